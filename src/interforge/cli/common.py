@@ -1,0 +1,52 @@
+"""Helpers shared by the verbs: common options, config loading, result output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from interforge.config import InterforgeConfig, load_config
+
+
+def common_parser() -> argparse.ArgumentParser:
+    """Options every verb takes: --verbose, --json, --config, --workdir."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("common options")
+    g.add_argument("-v", "--verbose", action="store_true", help="debug output on the console")
+    g.add_argument("--json", metavar="PATH", help="write the results machine-readably to PATH")
+    g.add_argument("--config", metavar="FILE", help="project TOML file (default: the paper's settings)")
+    g.add_argument("--workdir", metavar="DIR", help="working directory for outputs and the log file "
+                   "(default: the config's workdir, else the current directory)")
+    return p
+
+
+def config_of(args: argparse.Namespace) -> InterforgeConfig:
+    """The validated project configuration named by --config (paper defaults without one)."""
+    cached = getattr(args, "_config", None)
+    if cached is None:
+        cached = load_config(args.config)
+        args._config = cached
+    return cached
+
+
+def workdir_of(args: argparse.Namespace) -> Path:
+    """--workdir, else the config's workdir when --config is given, else the current directory."""
+    if getattr(args, "workdir", None):
+        return Path(args.workdir).resolve()
+    if getattr(args, "config", None):
+        return config_of(args).workdir
+    return Path.cwd()
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Print rows as an aligned text table (the CLI's human-readable output)."""
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) if rows else len(c) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for r in rows:
+        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))

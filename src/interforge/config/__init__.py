@@ -1,0 +1,98 @@
+"""The project configuration: one TOML file validated by pydantic models.
+
+Defaults reproduce the paper's settings (see ``docs/configuration.md``). ``load_config`` turns
+every validation problem into a :class:`~interforge.errors.ConfigError` whose one-line message
+names the file and the dotted key, e.g. ``project.toml: unknown key 'nep.nueron'``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from interforge.config.active import ActiveSection
+from interforge.config.analysis import AnalysisSection
+from interforge.config.base import Section
+from interforge.config.data import DataSection
+from interforge.config.md import MdSection
+from interforge.config.nep import NepSection
+from interforge.config.project import ProjectSection
+from interforge.config.sampling import SamplingSection
+from interforge.config.structures import StructuresSection
+from interforge.config.teacher import TeacherSection
+from interforge.config.workflow import WorkflowSection
+from interforge.errors import ConfigError
+
+
+class InterforgeConfig(Section):
+    """The whole project file. Each table is one concern of the pipeline."""
+
+    project: ProjectSection = Field(default_factory=ProjectSection)
+    structures: StructuresSection = Field(default_factory=StructuresSection)
+    teacher: TeacherSection = Field(default_factory=TeacherSection)
+    data: DataSection = Field(default_factory=DataSection)
+    sampling: SamplingSection = Field(default_factory=SamplingSection)
+    nep: NepSection = Field(default_factory=NepSection)
+    active: ActiveSection = Field(default_factory=ActiveSection)
+    md: MdSection = Field(default_factory=MdSection)
+    analysis: AnalysisSection = Field(default_factory=AnalysisSection)
+    workflow: WorkflowSection = Field(default_factory=WorkflowSection)
+
+    # Set by load_config: the directory relative paths in the file are resolved against.
+    _base_dir: Path = Path(".")
+
+    @property
+    def workdir(self) -> Path:
+        """The working directory, resolved against the TOML file's folder."""
+        return (self._base_dir / self.project.workdir).resolve()
+
+    def resolve(self, path: str) -> Path:
+        """Resolve a path from the file (relative to the working directory)."""
+        p = Path(path)
+        return p if p.is_absolute() else self.workdir / p
+
+
+def _format_validation_error(source: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "extra_forbidden":
+        msg = f"{source}: unknown key '{key}'"
+    elif first["type"] == "missing":
+        msg = f"{source}: missing key '{key}'"
+    else:
+        msg = f"{source}: key '{key}': {first['msg']} (got {first.get('input')!r})"
+    more = len(err.errors()) - 1
+    return msg + (f" (+{more} more problem{'s' if more > 1 else ''})" if more else "")
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<config>", base_dir: Path | None = None) -> InterforgeConfig:
+    """Validate a parsed TOML mapping; raise ConfigError naming the first bad key."""
+    try:
+        cfg = InterforgeConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(source, err)) from None
+    if base_dir is not None:
+        cfg._base_dir = base_dir
+    return cfg
+
+
+def load_config(path: str | Path | None) -> InterforgeConfig:
+    """Read and validate a project TOML file; ``None`` gives the paper defaults in the current directory."""
+    if path is None:
+        return InterforgeConfig()
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    return config_from_dict(data, source=str(path), base_dir=path.parent.resolve())
+
+
+from interforge.config.render import render_default_toml  # noqa: E402  (needs InterforgeConfig)
+
+__all__ = ["InterforgeConfig", "load_config", "config_from_dict", "render_default_toml"]

@@ -1,0 +1,28 @@
+"""``[active]``: the query-by-committee loop (paper: 4 models, 0.3 eV/Å, 0.7 x covalent radii, FPS)."""
+
+from pydantic import Field
+
+from interforge.config.base import Section
+
+
+class ActiveSection(Section):
+    """Exploration schedule, candidate criteria and stopping rule."""
+
+    threshold: float = Field(0.3, gt=0, description="Candidate if the committee's max force deviation exceeds this, eV/Å.")
+    threshold_upper: float = Field(0.0, ge=0, description="Discard frames above this deviation (0 = no upper bound), eV/Å.")
+    close_contact_factor: float = Field(0.7, gt=0, description="Discard if any r_ij < factor x (R_i + R_j), covalent radii.")
+    budget: int = Field(50, ge=1, description="Structures labelled per iteration (farthest-point selection).")
+    max_iterations: int = Field(25, ge=1, description="Stop after this many iterations if not converged.")
+    explore_ps: float = Field(100.0, gt=0, description="Length of each exploration MD run, ps.")
+    frame_interval_ps: float = Field(0.1, gt=0, description="Frame spacing scored for deviation, ps.")
+    nvt_temperatures_K: list[float] = Field(
+        default_factory=lambda: [300.0, 600.0, 900.0, 1200.0, 1500.0, 2000.0, 2500.0, 3000.0],
+        description="NVT exploration temperatures, K (paper: 300-3000 K).",
+    )
+    npt_temperatures_K: list[float] = Field(
+        default_factory=lambda: [600.0, 900.0, 1200.0, 1500.0], description="NPT exploration temperatures, K (paper: 600-1500 K).",
+    )
+    npt_pressures_bar: list[float] = Field(
+        default_factory=lambda: [1e2, 1e3, 1e4], description="NPT exploration pressures, bar (paper: 1e2-1e4 bar).",
+    )
+    holdout_fraction: float = Field(0.1, ge=0, lt=1, description="Fraction of the seed labels frozen as the hold-out set.")

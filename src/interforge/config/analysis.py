@@ -1,0 +1,24 @@
+"""``[analysis]``: transport and structure analysis (paper's windows and thresholds)."""
+
+from pydantic import Field
+
+from interforge.config.base import Section
+
+
+class AnalysisSection(Section):
+    """Diffusion fits, conductivity, profiles along the interface normal, polyhedra."""
+
+    species: str = Field("Li", description="Mobile species.")
+    fit_fraction: float = Field(0.5, gt=0, le=1, description="Einstein fit up to this fraction of the run.")
+    haven_ratio: float = Field(1.0, gt=0, description="Haven ratio in Nernst-Einstein (1 = tracer D).")
+    arrhenius_T_min: float = Field(450.0, gt=0, description="Lowest temperature of the Arrhenius fit, K.")
+    arrhenius_T_max: float = Field(700.0, gt=0, description="Highest temperature of the Arrhenius fit, K.")
+    cn_cutoff_A: float = Field(3.5, gt=0, description="Li-anion coordination cutoff, Å (from the RDF).")
+    hop_threshold_A: float = Field(1.25, gt=0, description="A hop is a displacement above this, Å.")
+    hop_dt_ps: float = Field(10.0, gt=0, description="Frame separation for hop detection, ps.")
+    hop_window_start_ps: float = Field(1000.0, ge=0, description="Hop profile window start, ps.")
+    hop_window_ps: float = Field(1000.0, gt=0, description="Hop profile window length, ps.")
+    displacement_t0_ps: float = Field(2000.0, ge=0, description="Start of net-displacement classification, ps.")
+    displacement_threshold_A: float = Field(1.0, gt=0, description="Threshold of net-displacement classes, Å.")
+    interface_width_A: float = Field(8.0, gt=0, description="Interface region: within this distance of the interface plane, Å.")
+    bin_width_A: float = Field(1.0, gt=0, description="Bin width of profiles along z, Å.")

@@ -1,0 +1,32 @@
+"""``[md]``: production molecular dynamics (paper: NPT, BDP + SCR at 1 bar, 1 fs, momentum removed every 10 steps)."""
+
+from typing import Literal
+
+from pydantic import Field
+
+from interforge.config.base import Section
+
+
+class MdSection(Section):
+    """Integrator, thermostat, barostat, guards and output cadence."""
+
+    engine: Literal["ase", "gpumd"] = Field("ase", description="ase (CPU, any calculator) or gpumd (GPU, NEP).")
+    ensemble: Literal["nvt", "npt", "nve"] = Field("npt", description="Statistical ensemble.")
+    timestep_fs: float = Field(1.0, gt=0, description="Time step, fs.")
+    thermostat_tau_fs: float = Field(100.0, gt=0, description="Bussi thermostat time constant, fs (GPUMD T_coup = tau/dt).")
+    barostat_tau_fs: float = Field(1000.0, gt=0, description="SCR barostat time constant, fs (GPUMD p_coup = tau/dt).")
+    pressure_bar: float = Field(1.0, description="Target pressure, bar.")
+    bulk_modulus_GPa: float = Field(30.0, gt=0, description="Compressibility estimate for SCR, GPa.")
+    barostat_mode: Literal["isotropic", "orthorhombic", "normal"] = Field(
+        "isotropic", description="SCR coupling: isotropic, orthorhombic, or only the interface normal (z).",
+    )
+    momentum_removal_interval: int = Field(10, ge=0, description="Remove COM linear/angular momentum every N steps (0 = never).")
+    dump_interval: int = Field(1000, ge=1, description="Steps between trajectory frames.")
+    thermo_interval: int = Field(100, ge=1, description="Steps between thermo log lines.")
+    temperatures_K: list[float] = Field(
+        default_factory=lambda: [300.0, 400.0, 500.0, 600.0, 700.0], description="Production temperatures, K (paper: 300-700 K).",
+    )
+    min_distance_A: float = Field(0.5, gt=0, description="Guard: stop if any pair is closer than this, Å.")
+    max_force_eV_A: float = Field(50.0, gt=0, description="Guard: stop if any force exceeds this, eV/Å.")
+    max_volume_change: float = Field(0.5, gt=0, description="Guard: stop if |V/V0 - 1| exceeds this.")
+    max_temperature_factor: float = Field(3.0, gt=1, description="Guard: stop if T exceeds this x the target.")

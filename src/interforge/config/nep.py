@@ -1,0 +1,32 @@
+"""``[nep]``: NEP architecture and training (paper: nep4_zbl, 6/5 Å, n_max 7 7, basis 11 11, l_max 4 2 0, 50 neurons)."""
+
+from typing import Literal
+
+from pydantic import Field
+
+from interforge.config.base import Section
+
+
+class NepSection(Section):
+    """NEP hyperparameters (GPUMD nep.in keywords) and committee training."""
+
+    preset: Literal["paper", "small"] = Field(
+        "paper", description="paper = the settings below; small = a laptop/test preset that overrides them.",
+    )
+    backend: Literal["neppo", "gpumd"] = Field("neppo", description="Trainer: neppo (CPU or CUDA) or GPUMD's `nep` executable.")
+    version: int = Field(4, description="NEP version (GPUMD trains NEP4).")
+    zbl: float = Field(1.2, ge=0, description="ZBL outer cutoff, Å (0 = no ZBL); the file line reads `zbl r/2 r`.")
+    cutoff: list[float] = Field(default_factory=lambda: [6.0, 5.0], description="Radial and angular cutoffs, Å.", min_length=2, max_length=2)
+    n_max: list[int] = Field(default_factory=lambda: [7, 7], description="Radial/angular descriptor functions minus one.", min_length=2, max_length=2)
+    basis_size: list[int] = Field(default_factory=lambda: [11, 11], description="Chebyshev basis functions minus one.", min_length=2, max_length=2)
+    l_max: list[int] = Field(default_factory=lambda: [4, 2, 0], description="3-body l_max, 4-body (0/2), 5-body (0/1).", min_length=3, max_length=3)
+    neuron: int = Field(50, ge=1, description="Neurons in the hidden layer.")
+    generation: int = Field(100000, ge=1, description="Training generations (SNES) or epochs (gradient trainers).")
+    population: int = Field(50, ge=4, description="SNES population (GPUMD trainer).")
+    batch: int = Field(0, ge=0, description="Batch size in structures; 0 = full batch, as the paper.")
+    lambda_e: float = Field(1.0, ge=0, description="Energy loss weight.")
+    lambda_f: float = Field(1.0, ge=0, description="Force loss weight.")
+    lambda_v: float = Field(0.1, ge=0, description="Virial loss weight.")
+    committee: int = Field(4, ge=1, description="Committee size for query by committee.")
+    bootstrap: bool = Field(True, description="Members train on bootstrap resamples of the data (plus different seeds).")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where neppo trains.")

@@ -1,0 +1,22 @@
+"""``[sampling]``: seed data from teacher MD and perturbations, SOAP + PCA + clustering selection."""
+
+from pydantic import Field
+
+from interforge.config.base import Section
+
+
+class SamplingSection(Section):
+    """Seeding (paper: teacher MD at 300/900/1500/2000 K for 100 ps, frames every 0.5 ps, strains 1-5 %)."""
+
+    temperatures_K: list[float] = Field(default_factory=lambda: [300.0, 900.0, 1500.0, 2000.0], description="Seed MD temperatures, K.")
+    md_ps: float = Field(100.0, gt=0, description="Length of each seed MD run, ps.")
+    frame_interval_ps: float = Field(0.5, gt=0, description="Frame spacing of seed MD, ps.")
+    strain_min: float = Field(0.01, ge=0, description="Smallest random strain (fraction).")
+    strain_max: float = Field(0.05, ge=0, description="Largest random strain (fraction).")
+    n_strained: int = Field(10, ge=0, description="Strain/rattle perturbations per structure.")
+    rattle_A: float = Field(0.05, ge=0, description="Std of random displacements added to perturbed cells, Å.")
+    soap_r_cut: float = Field(6.0, gt=0, description="SOAP cutoff, Å.")
+    soap_n_max: int = Field(6, ge=1, description="SOAP radial basis size.")
+    soap_l_max: int = Field(4, ge=0, description="SOAP angular expansion.")
+    soap_sigma: float = Field(0.5, gt=0, description="SOAP Gaussian width, Å.")
+    n_select: int = Field(100, ge=1, description="Representatives selected by PCA + clustering.")

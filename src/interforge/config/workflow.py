@@ -1,0 +1,31 @@
+"""``[workflow]``: where expensive tasks run (local threads/processes, or a Slurm/PBS cluster via Parsl)."""
+
+from typing import Literal
+
+from pydantic import Field
+
+from interforge.config.base import Section
+
+
+class SchedulerSettings(Section):
+    """Batch-scheduler block, used when ``executor`` is slurm or pbs."""
+
+    partition: str = Field("", description="Partition / queue name.")
+    account: str = Field("", description="Account to charge.")
+    walltime: str = Field("02:00:00", description="Wall time per block, HH:MM:SS.")
+    nodes_per_block: int = Field(1, ge=1, description="Nodes per batch job.")
+    cores_per_node: int = Field(0, ge=0, description="Cores per node (0 = scheduler default).")
+    max_blocks: int = Field(4, ge=1, description="Maximum concurrent batch jobs.")
+    scheduler_options: str = Field("", description="Extra #SBATCH / #PBS lines, verbatim.")
+    worker_init: str = Field("", description="Shell lines run before workers start (module load, source venv).")
+
+
+class WorkflowSection(Section):
+    """Executor used for labelling, training and MD tasks."""
+
+    executor: Literal["local", "threads", "processes", "slurm", "pbs"] = Field(
+        "local", description="local = run in this process; threads/processes = Parsl locally; slurm/pbs = Parsl on a cluster.",
+    )
+    max_workers: int = Field(2, ge=1, description="Concurrent local workers.")
+    retries: int = Field(1, ge=0, description="Times a failed task is retried.")
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
