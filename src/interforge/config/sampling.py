@@ -1,6 +1,8 @@
 """``[sampling]``: seed data from teacher MD and perturbations, SOAP + PCA + clustering selection."""
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from interforge.config.base import Section
 
@@ -20,3 +22,17 @@ class SamplingSection(Section):
     soap_l_max: int = Field(4, ge=0, description="SOAP angular expansion.")
     soap_sigma: float = Field(0.5, gt=0, description="SOAP Gaussian width, Å.")
     n_select: int = Field(100, ge=1, description="Representatives selected by PCA + clustering.")
+    soap_average: Literal["outer", "inner"] = Field(
+        "outer", description="Per-structure SOAP average: outer (mean of per-atom spectra) or inner (spectrum of mean density).",
+    )
+    tsne_perplexity: float = Field(30.0, gt=0, description="t-SNE perplexity of the 2D map (clamped below (n - 1) / 3).")
+    map_max_points: int = Field(5000, ge=10, description="At most this many pool points in the t-SNE panel (all selected ones kept).")
+
+    @model_validator(mode="after")
+    def _strain_range(self) -> "SamplingSection":
+        # A reversed or >= 100 % range would silently produce no or inverted cells.
+        if self.strain_min > self.strain_max:
+            raise ValueError(f"strain_min ({self.strain_min}) is larger than strain_max ({self.strain_max})")
+        if self.strain_max >= 1.0:
+            raise ValueError(f"strain_max ({self.strain_max}) must be a fraction below 1")
+        return self

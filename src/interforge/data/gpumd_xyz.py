@@ -1,6 +1,7 @@
 """GPUMD ``train.xyz`` / ``test.xyz``: the extended XYZ dialect the ``nep`` trainer reads.
 
-Per frame: ``lattice="ax ay az bx by bz cx cy cz"``, ``energy=`` total energy in eV, ``virial=``
+Per frame: ``Lattice="ax ay az bx by bz cx cy cz"`` (GPUMD reads keys case-insensitively;
+ASE only the capitalised form), ``energy=`` total energy in eV, ``virial=``
 nine components (row-major xx xy xz yx yy yz zx zy zz) of the total virial in eV, equal to
 -stress x volume with ASE's stress sign (positive = tensile), and per-atom ``species``, ``pos``
 (Å) and ``force`` (eV/Å).
@@ -26,7 +27,7 @@ def _fmt(values: Iterable[float]) -> str:
 
 def write_frame(fh: TextIO, atoms: Atoms, energy: float, forces: np.ndarray, stress: np.ndarray | None) -> None:
     """Write one frame. ``stress`` is ASE's (eV/Å³; Voigt-6 or 3x3) or None (no virial written)."""
-    header = [f'lattice="{_fmt(np.asarray(atoms.cell).ravel())}"', f"energy={energy:.10f}"]
+    header = [f'Lattice="{_fmt(np.asarray(atoms.cell).ravel())}"', f"energy={energy:.10f}"]
     if stress is not None:
         s = np.asarray(stress, dtype=float)
         if s.shape == (6,):
@@ -35,7 +36,7 @@ def write_frame(fh: TextIO, atoms: Atoms, energy: float, forces: np.ndarray, str
         virial = -s * atoms.get_volume()
         header.append(f'virial="{_fmt(virial.ravel())}"')
     header.append('pbc="T T T"')
-    header.append("properties=species:S:1:pos:R:3:force:R:3")
+    header.append("Properties=species:S:1:pos:R:3:force:R:3")
     fh.write(f"{len(atoms)}\n{' '.join(header)}\n")
     for sym, pos, f in zip(atoms.get_chemical_symbols(), atoms.positions, forces):
         fh.write(f"{sym} {_fmt(pos)} {_fmt(f)}\n")

@@ -135,7 +135,8 @@ class LabelStore:
 
     def _write(self, db, rec: Record) -> AddResult:
         h = structure_hash(rec.atoms)
-        existing = list(db.select(struct_hash=h, teacher_hash=rec.teacher_hash))
+        teacher_hash = rec.teacher_hash or "none"
+        existing = list(db.select(struct_hash=h, teacher_hash=teacher_hash))
         ok_rows = [r for r in existing if r.get("status") == STATUS_OK]
         if ok_rows or (existing and rec.status == STATUS_FAILED):
             return AddResult(existing[0].id, False, h)
@@ -149,7 +150,7 @@ class LabelStore:
             atoms.calc = SinglePointCalculator(atoms, **kwargs)
         kvp = {
             "source": rec.source or "unknown", "stage": rec.stage or "unknown", "iteration": int(rec.iteration),
-            "teacher": rec.teacher or "unknown", "teacher_hash": rec.teacher_hash or "none",
+            "teacher": rec.teacher or "unknown", "teacher_hash": teacher_hash,
             "status": rec.status, "reason": rec.reason or "", "struct_hash": h,
         }
         kvp.update(rec.extra)
@@ -166,7 +167,7 @@ class LabelStore:
 
     def has(self, atoms: Atoms, teacher_hash: str, ok_only: bool = True) -> bool:
         """True if this structure is stored for these teacher settings (successfully, by default)."""
-        sel = {"struct_hash": structure_hash(atoms), "teacher_hash": teacher_hash}
+        sel = {"struct_hash": structure_hash(atoms), "teacher_hash": teacher_hash or "none"}
         if ok_only:
             sel["status"] = STATUS_OK
         return self.db.count(**sel) > 0

@@ -1,0 +1,146 @@
+"""Bulk phase library and ordering, checked against spglib, pymatgen's Ewald code and its enumerator."""
+
+import numpy as np
+import pytest
+import spglib
+from ase.neighborlist import neighbor_list
+from pymatgen.analysis.ewald import EwaldSummation
+from pymatgen.analysis.structure_matcher import StructureMatcher
+from pymatgen.transformations.standard_transformations import OrderDisorderedStructureTransformation
+
+from interforge.errors import StructureError
+from interforge.structures import build_bulk, enumerate_orderings, get_phase, list_phases, read_structure, write_structure
+from interforge.structures.io import to_atoms
+
+# Shortest physically sensible distances (Å) per pair: ionic radii sums minus a generous margin.
+MIN_DIST = {("O", "Zr"): 1.9, ("O", "O"): 2.2, ("Cl", "Zr"): 2.3, ("Cl", "Li"): 2.3, ("Cl", "Cl"): 3.0,
+            ("Li", "Li"): 2.5, ("Li", "Zr"): 2.8, ("Zr", "Zr"): 3.2}
+
+
+def _spglib_number(struct):
+    # Partially occupied sites are typed by (species, occupancy), as in the disordered parent.
+    types = {}
+    numbers = [types.setdefault(site.species.formula, len(types)) for site in struct]
+    return spglib.get_symmetry_dataset((struct.lattice.matrix, struct.frac_coords, numbers), symprec=1e-3).number
+
+
+@pytest.mark.parametrize("phase", list_phases(), ids=lambda p: p.name)
+def test_parent_space_group_matches_spglib(phase):
+    assert _spglib_number(phase.structure()) == phase.spacegroup_number
+
+
+@pytest.mark.parametrize("phase", list_phases(), ids=lambda p: p.name)
+def test_stoichiometry_and_distances_of_ordered_cells(phase):
+    struct, _ = build_bulk(phase.name, ordered=True, supercell=(1, 1, 1))
+    assert struct.is_ordered
+    assert struct.composition.reduced_formula == phase.formula
+    atoms = to_atoms(struct)
+    i, j, d = neighbor_list("ijd", atoms, 4.0)
+    sym = np.array(atoms.get_chemical_symbols())
+    assert len(d) > 0
+    for a, b, dist in zip(sym[i], sym[j], d):
+        key = tuple(sorted((a, b)))
+        assert dist > MIN_DIST.get(key, 1.5), f"{phase.name}: {key} at {dist:.3f} Å"
+
+
+def test_provenance_fields_are_present():
+    for p in list_phases():
+        row = p.summary()
+        assert row["source"] and row["status"] in {"verified", "literature", "model"}
+        assert row["name"] and row["formula"] and row["spacegroup_number"] > 0
+
+
+def test_lookup_by_alias_and_unknown_name():
+    assert get_phase("MP-2858").name == "m-ZrO2"
+    with pytest.raises(StructureError, match="unknown phase 'zro3'"):
+        get_phase("zro3")
+
+
+def test_ewald_energies_equal_a_direct_summation():
+    orderings = enumerate_orderings(get_phase("beta-Li2ZrCl6").structure())
+    for o in orderings:
+        direct = EwaldSummation(o.structure).total_energy
+        assert o.energy_eV == pytest.approx(direct, abs=1e-6)
+    energies = [o.energy_eV for o in orderings]
+    assert energies == sorted(energies)
+
+
+def _peer_distinct(struct):
+    t = OrderDisorderedStructureTransformation(algo=OrderDisorderedStructureTransformation.ALGO_BEST_FIRST)
+    ranked = t.apply_transformation(struct, return_ranked_list=100000)
+    groups = StructureMatcher().group_structures([r["structure"] for r in ranked])
+    return len(ranked), len(groups), min(r["energy"] for r in ranked)
+
+
+def test_distinct_orderings_match_pymatgen_beta():
+    struct = get_phase("beta-Li2ZrCl6").structure()
+    n_all, n_distinct, e_min = _peer_distinct(struct)
+    ours = enumerate_orderings(struct)
+    assert len(ours) == n_distinct
+    assert sum(o.multiplicity for o in ours) == n_all
+    assert ours[0].energy_eV == pytest.approx(e_min, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_distinct_orderings_match_pymatgen_alpha():
+    struct = get_phase("alpha-Li2ZrCl6").structure()
+    n_all, n_distinct, e_min = _peer_distinct(struct)
+    ours = enumerate_orderings(struct)
+    assert (len(ours), sum(o.multiplicity for o in ours)) == (n_distinct, n_all)
+    assert ours[0].energy_eV == pytest.approx(e_min, abs=1e-6)
+
+
+def test_ewald_ranking_is_deterministic_and_independent_of_site_order():
+    struct = get_phase("alpha-Li2ZrCl6").structure()
+    first = enumerate_orderings(struct)
+    again = enumerate_orderings(struct)
+    shuffled = struct.copy()
+    rng = np.random.default_rng(1)
+    order = rng.permutation(len(struct))
+    shuffled = type(struct).from_sites([struct[i] for i in order])
+    other = enumerate_orderings(shuffled)
+    assert [o.occupied for o in first] == [o.occupied for o in again]
+    np.testing.assert_allclose([o.energy_eV for o in first], [o.energy_eV for o in other], atol=1e-8)
+    matcher = StructureMatcher()
+    assert matcher.fit(first[0].structure, other[0].structure)
+
+
+def test_supercell_enumeration_needs_whole_ion_counts():
+    struct = get_phase("alpha-Li2ZrCl6").structure()
+    ordered = enumerate_orderings(struct, (1, 1, 2), max_results=3)
+    assert ordered[0].structure.composition.reduced_formula == "Li2ZrCl6"
+    assert len(ordered[0].structure) == 54
+
+
+def test_rerank_by_relaxation_orders_by_the_calculators_energy():
+    from ase.calculators.lj import LennardJones
+
+    from interforge.structures import rerank_by_relaxation
+
+    orderings = enumerate_orderings(get_phase("beta-Li2ZrCl6").structure())
+    calc = LennardJones(sigma=2.3, epsilon=0.01, rc=6.0)
+    ranked = rerank_by_relaxation(orderings, calc, k=3, fmax=0.5, steps=20)
+    relaxed = [o.relaxed_energy_per_atom_eV for o in ranked[:3]]
+    assert relaxed == sorted(relaxed)
+    atoms = to_atoms(ranked[0].structure)
+    atoms.calc = LennardJones(sigma=2.3, epsilon=0.01, rc=6.0)
+    assert atoms.get_potential_energy() / len(atoms) == pytest.approx(relaxed[0], abs=1e-6)
+    assert all(o.relaxed_energy_per_atom_eV is None for o in ranked[3:])
+
+
+@pytest.mark.parametrize("name", ["t.cif", "t.xyz", "POSCAR", "t.vasp"])
+def test_write_and_read_back(tmp_path, name):
+    struct, _ = build_bulk("m-ZrO2", supercell=(1, 1, 2))
+    path = write_structure(struct, tmp_path / name)
+    atoms = read_structure(path)
+    assert sorted(atoms.get_chemical_symbols()) == sorted(to_atoms(struct).get_chemical_symbols())
+    assert atoms.get_volume() == pytest.approx(struct.volume, rel=1e-6)
+
+
+def test_disordered_phase_cannot_go_to_xyz(tmp_path):
+    struct, _ = build_bulk("alpha-Li2ZrCl6")
+    with pytest.raises(StructureError, match="partial occupancies"):
+        write_structure(struct, tmp_path / "a.xyz")
+    assert not (tmp_path / "a.xyz").exists()
+    write_structure(struct, tmp_path / "a.cif")  # CIF keeps occupancies
+    assert "0.667" in (tmp_path / "a.cif").read_text() or "0.666" in (tmp_path / "a.cif").read_text()
