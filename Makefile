@@ -7,7 +7,7 @@ PIP_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 DEMO_OUT ?= demo-output
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench clean sysdeps
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,16 @@ venv: $(VENV)/.installed
 demo: venv
 	$(VENV)/bin/interforge demo --out $(DEMO_OUT)
 
-test: venv
+# Headless Chromium (Debian's package) renders the HTML report in the tests. Installed when missing
+# and we are root with apt; otherwise the rendering test skips with a message saying so.
+sysdeps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null \
+	      || echo "warning: could not install chromium; the report rendering test will skip"; \
+	  else echo "note: chromium not found; the report rendering test will skip"; fi; }
+
+test: venv sysdeps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv
