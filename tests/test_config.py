@@ -67,3 +67,13 @@ def test_relative_workdir_resolves_against_the_file(tmp_path):
     path = tmp_path / "sub" / "p.toml"
     path.write_text("[project]\nworkdir = 'run1'\n")
     assert load_config(path).workdir == (tmp_path / "sub" / "run1").resolve()
+
+
+def test_arrays_of_tables_round_trip():
+    from interforge.config.structures import InterfaceSpec
+
+    cfg = InterforgeConfig()
+    cfg.structures.interfaces = [InterfaceSpec(substrate="c-ZrO2", film="ideal-Li2ZrCl6", substrate_miller=[1, 1, 1])]
+    text = render_default_toml(cfg)
+    assert "[[structures.interfaces]]" in text
+    assert config_from_dict(tomllib.loads(text)) == cfg

@@ -26,6 +26,8 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value)  # a JSON string is a valid TOML basic string
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot render {type(value).__name__} as TOML")
 
 
@@ -35,16 +37,29 @@ def _render_table(model: BaseModel, name: str, lines: list[str]) -> None:
     lines.extend(f"# {d.strip()}" for d in doc if d.strip())
     lines.append(f"[{name}]")
     nested: list[tuple[str, BaseModel]] = []
+    arrays: list[tuple[str, list[BaseModel]]] = []
     for key, field in type(model).model_fields.items():
         value = getattr(model, key)
         if isinstance(value, BaseModel):
             nested.append((key, value))
             continue
+        if isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+            arrays.append((key, value))
+            continue
         if field.description:
             lines.append(f"# {field.description}")
+        if value is None:  # TOML has no null: leave the key unset, shown commented out
+            lines.append(f"# {key} = ...  (unset by default)")
+            continue
         lines.append(f"{key} = {_toml_value(value)}")
     for key, sub in nested:
         _render_table(sub, f"{name}.{key}", lines)
+    for key, items in arrays:
+        for item in items:
+            lines.append("")
+            lines.append(f"[[{name}.{key}]]")
+            for k in type(item).model_fields:
+                lines.append(f"{k} = {_toml_value(getattr(item, k))}")
 
 
 def render_default_toml(config: BaseModel | None = None) -> str:
