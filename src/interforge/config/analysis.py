@@ -22,3 +22,14 @@ class AnalysisSection(Section):
     displacement_threshold_A: float = Field(1.0, gt=0, description="Threshold of net-displacement classes, Å.")
     interface_width_A: float = Field(8.0, gt=0, description="Interface region: within this distance of the interface plane, Å.")
     bin_width_A: float = Field(1.0, gt=0, description="Bin width of profiles along z, Å.")
+    fit_start_fraction: float = Field(
+        0.05, ge=0, lt=1,
+        description="Einstein fit starts at this fraction of the run (skips the ballistic/vibrational regime).")
+    cn_window_ps: float = Field(1000.0, gt=0, description="CN profiles and polyhedra: average over the last ... ps.")
+    max_structure_frames: int = Field(
+        100, ge=1, description="At most this many frames (evenly spaced) for RDF/CN profiles.")
+    polyhedra_frames: int = Field(
+        1, ge=1, description="Frames (the last ones of the CN window) whose polyhedra are reported.")
+    anions: list[str] | None = Field(
+        None, description="Coordinating anion species (default: those of O, S, Se, F, Cl, Br, I, N present).")
+    charge: float = Field(1.0, gt=0, description="Charge of the mobile ion in e (Nernst-Einstein).")

@@ -1,0 +1,115 @@
+"""``interforge analyze TRAJ`` and ``interforge arrhenius RESULT.json...``: ion-transport analysis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from interforge.cli.common import config_of, print_table
+from interforge.errors import InterforgeError
+
+
+def register(sub, parents):
+    p = sub.add_parser("analyze", parents=parents,
+                       help="diffusion, conductivity, z-profiles, polyhedra of a trajectory",
+                       description="Analyse ion transport in one MD trajectory (H5MD, extxyz, .traj, LAMMPS dump, "
+                                   "XDATCAR); writes figures and results.json into --out.")
+    p.add_argument("trajectory", help="trajectory file")
+    p.add_argument("--out", required=True, help="output folder for figures and results.json")
+    p.add_argument("--species", action="append", metavar="EL",
+                   help="mobile species (default: [analysis].species, Li); repeat it for more species: "
+                        "the first is profiled, the others get D only")
+    p.add_argument("--dt-ps", type=float, help="time between frames, ps (when the file does not carry times)")
+    p.add_argument("--temperature-K", type=float,
+                   help="temperature for the conductivity (default: mean T_K of thermo.dat beside the trajectory)")
+    p.add_argument("--anions", nargs="+", metavar="EL", help="coordinating anions (default: O, Cl, ... present)")
+    p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the parsed-trajectory cache")
+    p.set_defaults(func=run_analyze)
+
+    a = sub.add_parser("arrhenius", parents=parents, help="Arrhenius fit of several `analyze` results",
+                       description="Fit ln D vs 1/T over results.json files of `interforge analyze` and "
+                                   "extrapolate D and the conductivity to --T-K (default 300 K).")
+    a.add_argument("results", nargs="+", help="results.json files of `interforge analyze`")
+    a.add_argument("--species", help="species key in the results (default: the results' species)")
+    a.add_argument("--T-K", type=float, default=300.0, help="extrapolation temperature, K (default 300)")
+    a.add_argument("--figure", help="write the Arrhenius plot to this path (.png/.pdf)")
+    a.set_defaults(func=run_arrhenius)
+
+
+def run_analyze(args):
+    from interforge.analysis.pipeline import analyze, temperature_from_thermo
+    from interforge.analysis.readers import load_trajectory
+    from interforge.fileio import atomic_write_json
+
+    cfg = config_of(args).analysis
+    traj = load_trajectory(args.trajectory, dt_ps=args.dt_ps, cache=not args.no_cache)
+    temp = args.temperature_K or temperature_from_thermo(args.trajectory)
+    species = args.species or [cfg.species]
+    res = analyze(traj, cfg, species=species[0], temperature_K=temp, anions=args.anions, extra_species=species[1:])
+    out = Path(args.out)
+    result = res.to_json()
+    result["trajectory"] = str(Path(args.trajectory).resolve())
+    if not args.no_figures:
+        from interforge.report import save_all
+
+        result["figures"] = save_all(res, out)
+    atomic_write_json(out / "results.json", result)
+    sp = res.species
+    d = res.diffusion[sp]
+    print(f"{traj.path}: {traj.n_frames} frames x {traj.n_atoms} atoms, dt = {traj.dt_ps:g} ps")
+    rows = [{"group": k, "D_cm2_s": f"{v.total.D_cm2_s:.3e}", "D_err_cm2_s": f"{v.total.D_err_cm2_s:.1e}",
+             "D_xy": f"{v.xy.D_cm2_s:.3e}", "D_z": f"{v.z.D_cm2_s:.3e}", "ions": v.total.n_ions}
+            for k, v in res.diffusion.items()]
+    print_table(rows, ["group", "D_cm2_s", "D_err_cm2_s", "D_xy", "D_z", "ions"])
+    if res.conductivity["sigma_mS_cm"] is not None:
+        print(f"sigma({temp:.0f} K) = {res.conductivity['sigma_mS_cm']:.3g} ± "
+              f"{res.conductivity['sigma_err_mS_cm']:.2g} mS/cm (Haven ratio {cfg.haven_ratio:g})")
+    if res.interfaces is not None:
+        print(f"interface planes at z = {', '.join(f'{z:.2f}' for z in res.interfaces.planes_A)} Å")
+    print(f"displacement classes: {res.displacement.counts}; {len(res.polyhedra)} polyhedra; "
+          f"D(fit {d.total.fit_start_ps:g}-{d.total.fit_end_ps:g} ps)")
+    print(f"wrote {out / 'results.json'}")
+    return result
+
+
+def run_arrhenius(args):
+    from interforge.analysis.diffusion import arrhenius_fit, nernst_einstein_mS_cm
+
+    cfg = config_of(args).analysis
+    T, D, E, n = [], [], [], []
+    for path in args.results:
+        try:
+            r = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise InterforgeError(f"cannot read results file {path}: {err}") from None
+        sp = args.species or r.get("species", cfg.species)
+        try:
+            d = r["diffusion"][sp]
+            t = r["temperature_K"]
+        except KeyError as err:
+            raise InterforgeError(f"{path}: no {err.args[0]!r} in the results") from None
+        if not t:
+            raise InterforgeError(f"{path}: no temperature; rerun analyze with --temperature-K")
+        T.append(float(t))
+        D.append(d["D_cm2_s"])
+        E.append(d["D_err_cm2_s"] if d["D_err_cm2_s"] is not None else float("nan"))
+        n.append(r["conductivity"]["n_per_A3"])
+    fit = arrhenius_fit(T, D, E)
+    d300, lo, hi = fit.extrapolate(args.T_K)
+    n_mean = sum(n) / len(n)
+    sig = [nernst_einstein_mS_cm(x, n_mean, args.T_K, cfg.charge, cfg.haven_ratio) for x in (d300, lo, hi)]
+    result = {"Ea_eV": fit.Ea_eV, "Ea_err_eV": fit.Ea_err_eV, "lnD0": fit.lnD0, "lnD0_err": fit.lnD0_err,
+              "cov": fit.cov.tolist(), "chi2_red": fit.chi2_red, "T_K": T, "D_cm2_s": D, "D_err_cm2_s": E,
+              "T_extrapolated_K": args.T_K, "D_extrapolated_cm2_s": d300, "D_extrapolated_range_cm2_s": [lo, hi],
+              "sigma_mS_cm": sig[0], "sigma_range_mS_cm": [sig[1], sig[2]], "n_per_A3": n_mean,
+              "haven_ratio": cfg.haven_ratio}
+    print(f"Ea = {fit.Ea_eV:.3f} ± {fit.Ea_err_eV:.3f} eV from {len(T)} temperatures")
+    print(f"D({args.T_K:g} K) = {d300:.3e} cm²/s (1σ {lo:.2e} – {hi:.2e})")
+    print(f"sigma({args.T_K:g} K) = {sig[0]:.3g} mS/cm (1σ {sig[1]:.2g} – {sig[2]:.2g}), "
+          f"Haven ratio {cfg.haven_ratio:g}")
+    if args.figure:
+        from interforge.report import plot_arrhenius
+
+        result["figure"] = str(plot_arrhenius(fit, args.figure, args.T_K))
+    return result
