@@ -186,3 +186,23 @@ def test_stats_and_bad_urls(tmp_path):
     assert stats["failure_reasons"] == {"timeout": 1}
     with pytest.raises(DataStoreError, match="must be an SQLite file"):
         LabelStore(tmp_path / "store.txt")
+
+
+def test_a_half_created_sqlite_file_is_rebuilt(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "s.db"
+    with sqlite3.connect(path) as con:  # what a kill during ASE's lazy schema creation leaves behind
+        con.execute("CREATE TABLE systems (id INTEGER PRIMARY KEY)")
+    store = LabelStore(path)
+    store.add(record(1))
+    assert LabelStore(path).count() == 1
+
+
+def test_a_new_store_has_its_schema_before_the_first_write(tmp_path):
+    import sqlite3
+
+    LabelStore(tmp_path / "new.db")
+    with sqlite3.connect(tmp_path / "new.db") as con:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"systems", "information"} <= tables

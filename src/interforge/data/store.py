@@ -25,6 +25,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from interforge.data.gpumd_xyz import read_labelled_xyz, write_gpumd_xyz
 from interforge.data.hashing import split_fraction, structure_hash
 from interforge.errors import DataStoreError
+from interforge.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,43 @@ def _connect(url: str | Path):
     if path.suffix not in (".db", ".sqlite"):
         raise DataStoreError(f"store '{url}' must be an SQLite file ending in .db or a postgresql:// URL")
     path.parent.mkdir(parents=True, exist_ok=True)
+    _ensure_sqlite_schema(path)
     return ase.db.connect(path, type="db")
+
+
+def _sqlite_tables(path: Path) -> set[str]:
+    import sqlite3
+
+    with sqlite3.connect(path) as con:
+        return {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _ensure_sqlite_schema(path: Path) -> None:
+    """Create the SQLite schema atomically (in a temporary file, then renamed into place).
+
+    ASE creates its tables lazily, statement by statement; a process killed during that leaves a
+    file that ASE can no longer open. Creating the schema beforehand in a side file closes that
+    window. A half-initialised file without any stored row is rebuilt; one with rows is reported.
+    """
+    import ase.db
+
+    if path.exists():
+        tables = _sqlite_tables(path)
+        if {"systems", "information"} <= tables:
+            return
+        if "systems" in tables:
+            import sqlite3
+
+            with sqlite3.connect(path) as con:
+                n = con.execute("SELECT COUNT(*) FROM systems").fetchone()[0]
+            if n:
+                raise DataStoreError(f"store {path} has {n} rows but an incomplete schema; repair or restore it")
+        log.warning("store %s was left half-created by an interrupted run; recreating it (it held no rows)", path)
+    with atomic_path(path) as tmp:
+        tmp.unlink()  # ase.db must create the file itself
+        db = ase.db.connect(tmp, type="db")
+        db.count()  # the first connection creates every table
+        db.metadata = {"created_by": "interforge"}
 
 
 class LabelStore:

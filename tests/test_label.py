@@ -1,0 +1,235 @@
+"""Fault-tolerant labelling: failures stored with reasons, never exported; re-runs label only what is missing."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import ase.io
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+
+from interforge.config.teacher import TeacherSection
+from interforge.data import LabelStore, structure_hash
+from interforge.teacher import label_structures, register_teacher, teacher_identity
+from interforge.teacher.labelling import check_labels
+
+
+def _harmonic(atoms: Atoms) -> tuple[float, np.ndarray]:
+    """A pair potential with an analytic answer: E = sum_i k |r_i - r0_i|^2 about a lattice."""
+    k = 0.5
+    d = atoms.positions - np.round(atoms.positions / 2.0) * 2.0
+    return float(k * np.sum(d**2)), -2 * k * d
+
+
+class FlakyCalculator(Calculator):
+    """Analytic teacher that misbehaves for chosen structures (tagged through atoms.info-free geometry)."""
+
+    implemented_properties = ["energy", "forces", "stress"]
+    calls: dict[int, int] = {}
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        kind = int(round(self.atoms.cell[0, 0] * 10)) % 10  # the cell length's first decimal says what to do
+        key = int(round(self.atoms.cell[0, 0] * 1000))
+        FlakyCalculator.calls[key] = FlakyCalculator.calls.get(key, 0) + 1
+        e, f = _harmonic(self.atoms)
+        if kind == 1:
+            raise RuntimeError("SCF exploded")
+        if kind == 2:
+            e = float("nan")
+        if kind == 3:
+            f = f.copy()
+            f[0, 0] = np.inf
+        if kind == 4:
+            f = f + 500.0
+        if kind == 5 and FlakyCalculator.calls[key] == 1:
+            raise OSError("node lost")  # transient: the retry succeeds
+        if kind == 6:
+            time.sleep(30)  # hangs: the timeout must stop it
+        self.results = {"energy": e, "forces": f, "stress": np.zeros(6)}
+
+
+register_teacher("flaky", lambda section, directory: FlakyCalculator())
+
+
+def cells(kinds: list[int]) -> list[Atoms]:
+    out = []
+    for i, kind in enumerate(kinds):
+        a = 8.0 + 0.1 * kind + 0.001 * (i + 1)
+        rng = np.random.default_rng(i)
+        pos = np.array([[0, 0, 0], [2, 2, 2], [4, 0, 2], [0, 4, 4.0]]) + rng.normal(0, 0.1, (4, 3))
+        out.append(Atoms("Li2ClO", positions=pos, cell=[a, 8.0, 8.0], pbc=True))
+    return out
+
+
+def test_check_labels_reasons():
+    f = np.zeros((2, 3))
+    assert check_labels(2, -1.0, f, np.zeros(6), 50) == ""
+    assert "non-finite energy" in check_labels(2, float("nan"), f, None, 50)
+    assert "non-finite forces" in check_labels(2, 1.0, np.full((2, 3), np.inf), None, 50)
+    assert "sanity bound" in check_labels(2, 1.0, np.full((2, 3), 60.0), None, 50)
+    assert "wrong shape" in check_labels(2, 1.0, np.zeros((3, 3)), None, 50)
+
+
+def test_failures_are_stored_with_reasons_and_never_exported(tmp_path):
+    kinds = [0, 1, 0, 2, 3, 0, 4, 5]
+    structs = cells(kinds)
+    store = LabelStore(tmp_path / "labels.db")
+    section = TeacherSection(name="flaky", retries=1, max_force=50.0)
+    FlakyCalculator.calls.clear()
+    report = label_structures(structs, store, section, progress=False)
+    assert (report.n_labelled, report.n_failed) == (4, 4)
+
+    rows = {r.struct_hash: r for r in store.rows()}
+    assert len(rows) == len(structs)
+    reasons = {kinds[i]: rows[structure_hash(a)].get("reason") for i, a in enumerate(structs)}
+    assert "RuntimeError: SCF exploded" in reasons[1]
+    assert "non-finite energy" in reasons[2]
+    assert "non-finite forces" in reasons[3]
+    assert "sanity bound" in reasons[4]
+    ok = [r for r in rows.values() if r.get("status") == "ok"]
+    for r in ok:  # the stored labels are the analytic teacher's
+        e, f = _harmonic(r.toatoms())
+        assert r.energy == pytest.approx(e) and np.allclose(r.forces, f)
+    # The transient failure was retried once and then succeeded; the raising one was tried twice.
+    transient = rows[structure_hash(structs[7])]
+    assert transient.get("status") == "ok" and transient.get("attempts") == 2
+    assert rows[structure_hash(structs[1])].get("attempts") == 2
+    # NaN from a deterministic teacher is not retried.
+    assert rows[structure_hash(structs[3])].get("attempts") == 1
+
+    res = store.export_gpumd(tmp_path / "nep", 0.0)
+    assert res.train == 4 and res.failed_skipped == 4
+    n_frames = len(ase.io.read(tmp_path / "nep" / "train.xyz", index=":"))
+    assert n_frames == 4
+
+    # A re-run leaves finished and failed structures alone; --retry-failed tries the failed again.
+    again = label_structures(structs, store, section, progress=False)
+    assert (again.n_skipped, again.n_labelled, again.n_failed) == (8, 0, 0)
+    retried = label_structures(structs, store, section, retry_failed=True, progress=False)
+    assert retried.n_skipped == 4 and retried.n_failed == 4
+    assert store.count() == 8
+
+
+def test_a_hanging_teacher_times_out(tmp_path):
+    store = LabelStore(tmp_path / "labels.db")
+    section = TeacherSection(name="flaky", retries=0, timeout_s=0.3)
+    t0 = time.perf_counter()
+    report = label_structures(cells([6, 0]), store, section, progress=False)
+    assert time.perf_counter() - t0 < 20
+    assert (report.n_labelled, report.n_failed) == (1, 1)
+    assert "timeout" in report.failures[0]["reason"]
+
+
+def test_cli_label_with_parsl_threads_and_a_flaky_teacher(tmp_path, capsys):
+    from interforge.cli.main import main
+
+    ase.io.write(tmp_path / "in.xyz", cells([0, 1, 0, 2, 0, 0]))
+    db = tmp_path / "labels.db"
+    rc = main(["label", str(tmp_path / "in.xyz"), "--db", str(db), "--teacher", "flaky", "--executor", "threads",
+               "--workers", "2", "--no-progress", "--workdir", str(tmp_path), "--json", str(tmp_path / "r.json")])
+    assert rc == 0
+    store = LabelStore(db)
+    assert store.count(status="ok") == 4 and store.count(status="failed") == 2
+    assert "labelled 4, failed 2" in capsys.readouterr().out
+    rc = main(["label", str(tmp_path / "in.xyz"), "--db", str(db), "--teacher", "flaky", "--no-progress",
+               "--workdir", str(tmp_path)])
+    assert rc == 0 and store.count() == 6
+
+
+def test_cli_label_bad_input_is_a_one_line_error(tmp_path, capsys):
+    from interforge.cli.main import main
+
+    assert main(["label", str(tmp_path / "missing.xyz"), "--db", str(tmp_path / "l.db"), "--workdir", str(tmp_path)]) == 2
+    assert "input not found" in capsys.readouterr().err
+
+
+def _li_zr_cl_cells(n: int) -> list[Atoms]:
+    """n distinct small cells of a Li-Zr-Cl-O mixture (rattled copies of one arrangement)."""
+    base = Atoms("Li2ZrCl2O", positions=[[0, 0, 0], [2.6, 2.6, 0], [2.6, 0, 2.6], [0, 2.6, 2.6], [2.6, 2.6, 2.6],
+                                         [0, 0, 2.6]], cell=[5.2, 5.2, 5.2], pbc=True)
+    out = []
+    for i in range(n):
+        a = base.copy()
+        a.rattle(0.05, seed=i)
+        out.append(a)
+    return out
+
+
+@pytest.mark.slow
+def test_sigkill_halfway_then_rerun_labels_each_structure_once(tmp_path):
+    """Acceptance: 16 structures, default teacher, SIGKILL halfway, run again: each labelled exactly once."""
+    structs = _li_zr_cl_cells(16)
+    ase.io.write(tmp_path / "in.xyz", structs)
+    db = tmp_path / "labels.db"
+    cmd = [sys.executable, "-m", "interforge.cli.main", "label", str(tmp_path / "in.xyz"), "--db", str(db),
+           "--no-progress", "--workdir", str(tmp_path)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd + ["--teacher", "default"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    import sqlite3
+
+    def n_rows() -> int:
+        if not db.exists():
+            return 0
+        try:
+            with sqlite3.connect(db, timeout=5) as con:
+                return con.execute("select count(*) from systems").fetchone()[0]
+        except sqlite3.OperationalError:  # the schema is not there yet
+            return 0
+
+    deadline = time.time() + 240
+    while n_rows() < 5 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    at_kill = n_rows()
+    assert 0 < at_kill < 16, f"the kill should land halfway, found {at_kill} rows"
+
+    # Run again without --teacher: the default must be recognised as the same teacher.
+    out = subprocess.run(cmd + ["--json", str(tmp_path / "r.json")], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    import json
+
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["n_skipped"] == at_kill and report["n_labelled"] == 16 - at_kill and report["n_failed"] == 0
+
+    store = LabelStore(db)
+    rows = list(store.rows())
+    hashes = [r.struct_hash for r in rows]
+    assert len(rows) == 16 and len(set(hashes)) == 16
+    assert set(hashes) == {structure_hash(a) for a in structs}
+    ident = teacher_identity("default")
+    assert all(r.get("teacher_hash") == ident.hash and r.get("status") == "ok" for r in rows)
+
+
+def test_a_broken_teacher_stops_the_run_before_anything_is_stored(tmp_path, monkeypatch):
+    from interforge.teacher import TeacherError
+
+    store = LabelStore(tmp_path / "labels.db")
+    with pytest.raises(TeacherError, match="unknown teacher"):
+        label_structures(cells([0, 0]), store, "psi4", progress=False)
+    monkeypatch.delenv("VASP_PP_PATH", raising=False)
+    with pytest.raises(TeacherError, match="VASP_PP_PATH"):
+        label_structures(cells([0, 0]), store, TeacherSection(name="vasp"), scratch_root=tmp_path, progress=False)
+    assert store.count() == 0
+
+
+def test_cli_label_reads_an_ase_database_with_a_query(tmp_path):
+    import ase.db
+
+    from interforge.cli.main import main
+
+    src = ase.db.connect(tmp_path / "candidates.db")
+    for i, a in enumerate(cells([0, 0, 0, 0])):
+        src.write(a, picked=int(i % 2 == 0))
+    db = tmp_path / "labels.db"
+    rc = main(["label", str(tmp_path / "candidates.db"), "--query", "picked=1", "--db", str(db), "--teacher", "flaky",
+               "--no-progress", "--workdir", str(tmp_path)])
+    assert rc == 0
+    rows = list(LabelStore(db).rows())
+    assert len(rows) == 2 and {r.get("source") for r in rows} == {"candidates.db:1", "candidates.db:3"}
