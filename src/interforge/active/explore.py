@@ -1,0 +1,35 @@
+"""One exploration task: committee-driven MD of one structure under one condition (a workflow task)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ase.io import read
+
+from interforge.config.md import MdSection
+
+
+def run_exploration(task: dict, structure_path: str, model_paths: list[str], md: MdSection, seed: int,
+                    task_dir: str) -> dict:
+    """Run the MD of ``task`` (an :class:`ExploreTask` as dict) with the committee ``model_paths``.
+
+    Picklable and self-contained so any executor backend can run it; writes ``trajectory.h5``
+    (frames carry the committee's ``max_force_deviation``, eV/Å) into ``task_dir``.
+    """
+    from interforge.md import run_md
+    from interforge.md.guards import Guards
+    from interforge.nep import CommitteeCalculator
+
+    atoms = read(structure_path)
+    npt = task["ensemble"] == "npt"
+    result = run_md(
+        atoms, CommitteeCalculator(model_paths), task["ensemble"], task["temperature_K"], task["steps"], task_dir,
+        pressure_bar=task["pressure_bar"] if npt else 1.0, timestep_fs=md.timestep_fs,
+        dump_interval=task["dump_interval"], thermo_interval=task["dump_interval"], seed=seed,
+        thermostat_tau_fs=md.thermostat_tau_fs, barostat_tau_fs=md.barostat_tau_fs,
+        bulk_modulus_GPa=md.bulk_modulus_GPa, barostat_mode=md.barostat_mode,
+        momentum_removal_interval=md.momentum_removal_interval, guards=Guards.from_section(md),
+    )
+    return {"steps_done": result.steps_done, "stopped_by": result.stopped_by,
+            "trajectory": str(Path(result.trajectory_path).resolve()), "n_frames": result.n_frames,
+            "mean_temperature_K": result.mean_temperature_K}

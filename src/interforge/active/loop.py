@@ -1,0 +1,238 @@
+"""The query-by-committee loop: train → evaluate → explore → select → label, one folder per iteration.
+
+``WORKDIR/iterations/NNN/manifest.json`` records the finished steps; every step writes its outputs
+before it is marked, so ``ActiveLearner.run()`` after a kill resumes at the step it was in.
+Exploration runs are workflow tasks in a content-addressed ledger (a re-run skips finished ones);
+labelling skips structures already in the store. With fixed seeds an interrupted run ends with
+the same store as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.io import read, write
+
+from interforge.active.explore import run_exploration
+from interforge.active.manifest import Manifest, Timer
+from interforge.active.schedule import exploration_tasks
+from interforge.active.select import Candidates, collect_candidates, select_for_labelling
+from interforge.config import InterforgeConfig
+from interforge.data import LabelStore, split_fraction
+from interforge.errors import InterforgeError
+from interforge.fileio import atomic_path, atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopResult:
+    """Outcome of ``ActiveLearner.run``: the per-iteration manifests and whether the loop converged."""
+
+    iterations: list[dict] = field(default_factory=list)
+    converged: bool = False
+    final_models: list[str] = field(default_factory=list)
+    summary_path: str = ""
+
+
+def _write_xyz(structures: list[Atoms], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        write(tmp, structures, format="extxyz")
+
+
+class ActiveLearner:
+    """Runs the loop for ``config`` in ``workdir`` on the labelled store ``store``.
+
+    ``structures`` maps a name to an exploration cell (bulk phases, interfaces); ``executor`` is a
+    :mod:`interforge.workflow` executor (in-process when None).
+    """
+
+    def __init__(self, config: InterforgeConfig, workdir: str | Path, store: LabelStore,
+                 structures: dict[str, Atoms], executor=None):
+        if not structures:
+            raise InterforgeError("the learning loop needs at least one exploration structure")
+        self.cfg = config
+        self.workdir = Path(workdir)
+        self.store = store
+        self.executor = executor
+        self.structure_paths = self._freeze_structures(structures)
+        self.holdout_hashes = self._freeze_holdout()
+
+    # -- fixed inputs ---------------------------------------------------------------------
+    def _freeze_structures(self, structures: dict[str, Atoms]) -> dict[str, str]:
+        folder = self.workdir / "explore_structures"
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for name, atoms in structures.items():
+            path = folder / f"{name}.xyz"
+            if not path.exists():
+                _write_xyz([atoms], path)
+            paths[name] = str(path.resolve())
+        return paths
+
+    def _freeze_holdout(self) -> set[str]:
+        """The hold-out set: a hash-chosen fraction of the labels present at the first start, frozen on disk."""
+        path = self.workdir / "holdout.json"
+        if path.exists():
+            return set(json.loads(path.read_text())["struct_hashes"])
+        frac = self.cfg.active.holdout_fraction
+        rows = [r.struct_hash for r in self.store.rows(status="ok")]
+        chosen = sorted(h for h in rows if split_fraction(h, "holdout") < frac)
+        if frac > 0 and not chosen and len(rows) >= 2:
+            chosen = sorted(rows, key=lambda h: split_fraction(h, "holdout"))[:1]
+        atomic_write_json(path, {"fraction": frac, "struct_hashes": chosen})
+        return set(chosen)
+
+    def training_set(self) -> list[Atoms]:
+        return [a for a in self.store.labelled() if a.info["struct_hash"] not in self.holdout_hashes]
+
+    def holdout_set(self) -> list[Atoms]:
+        return [a for a in self.store.labelled() if a.info["struct_hash"] in self.holdout_hashes]
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self, max_iterations: int | None = None) -> LoopResult:
+        n_max = max_iterations or self.cfg.active.max_iterations
+        result = LoopResult()
+        for i in range(n_max):
+            manifest = self.run_iteration(i)
+            result.iterations.append(dict(manifest.data))
+            result.final_models = manifest["models"]
+            if manifest["converged"]:
+                result.converged = True
+                log.info("converged at iteration %d: no candidate above %.3g eV/Å over the whole schedule",
+                         i, self.cfg.active.threshold)
+                break
+        result.summary_path = str(self._write_summary(result))
+        return result
+
+    def iteration_dir(self, i: int) -> Path:
+        return self.workdir / "iterations" / f"{i:03d}"
+
+    def run_iteration(self, i: int) -> Manifest:
+        d = self.iteration_dir(i)
+        m = Manifest(d, i)
+        if m.complete:
+            return m
+        log.info("iteration %d in %s (done so far: %s)", i, d, ", ".join(m["steps_done"]) or "nothing")
+        seed = self.cfg.project.seed + 1000 * i
+
+        if not m.done("train"):
+            t = Timer()
+            committee = self._train(d / "committee", seed)
+            m.mark("train", t.elapsed, models=committee.nep_paths, n_train=len(self.training_set()),
+                   train_metrics=committee.metrics_path)
+        models = m["models"]
+
+        if not m.done("evaluate"):
+            t = Timer()
+            m.mark("evaluate", t.elapsed, **self._evaluate_holdout(models))
+
+        if not m.done("explore"):
+            t = Timer()
+            outcomes = self._explore(d / "explore", models, seed)
+            m.mark("explore", t.elapsed, explore=outcomes)
+
+        if not m.done("select"):
+            t = Timer()
+            trajs = [(o["task_id"], Path(o["trajectory"])) for o in m["explore"] if o.get("trajectory")]
+            cands = collect_candidates(trajs, self.cfg.active.threshold, self.cfg.active.threshold_upper)
+            sel = select_for_labelling(cands, models[0], self.training_set(), self.cfg.active.budget,
+                                       self.cfg.active.close_contact_factor, seed)
+            _write_xyz(sel.structures, d / "selected.xyz")
+            np.save(d / "deviations.npy", np.asarray(cands.all_deviations, dtype=float))
+            self._plot_iteration(d, cands)
+            m.mark("select", t.elapsed, n_candidates=sel.n_candidates, n_close_contact=sel.n_close_contact,
+                   n_selected=len(sel.structures), selected_origins=sel.origins,
+                   converged=sel.n_candidates == 0)
+
+        if not m.done("label"):
+            t = Timer()
+            selected = read(d / "selected.xyz", ":") if m["n_selected"] else []
+            n_ok, n_failed = self._label(selected, i)
+            m.mark("label", t.elapsed, n_labelled=n_ok, n_failed=n_failed)
+        return m
+
+    # -- steps ---------------------------------------------------------------------------
+    def _train(self, out: Path, seed: int):
+        from interforge.nep import train_committee
+
+        settings = self.cfg.nep.model_copy(update={"seed": seed}) if "seed" in type(self.cfg.nep).model_fields \
+            else self.cfg.nep
+        return train_committee(self.training_set(), out, settings, executor=self.executor)
+
+    def _evaluate_holdout(self, models: list[str]) -> dict:
+        from interforge.nep import CommitteeCalculator
+
+        holdout = self.holdout_set()
+        if not holdout:
+            return {"holdout_force_rmse_meV_A": None, "holdout_energy_rmse_meV_atom": None, "n_holdout": 0}
+        calc = CommitteeCalculator(models)
+        df, de = [], []
+        for atoms in holdout:
+            ref_f = atoms.get_forces()
+            ref_e = atoms.get_potential_energy() / len(atoms)
+            probe = atoms.copy()
+            probe.calc = calc
+            df.append((probe.get_forces() - ref_f).ravel())
+            de.append(probe.get_potential_energy() / len(atoms) - ref_e)
+        return {"holdout_force_rmse_meV_A": float(np.sqrt(np.mean(np.concatenate(df) ** 2)) * 1000),
+                "holdout_energy_rmse_meV_atom": float(np.sqrt(np.mean(np.square(de))) * 1000),
+                "n_holdout": len(holdout)}
+
+    def _explore(self, out: Path, models: list[str], seed: int) -> list[dict]:
+        from interforge.workflow import make_executor
+        from interforge.workflow.ledger import Ledger, Task, run_tasks
+
+        tasks = exploration_tasks(sorted(self.structure_paths), self.cfg.active, self.cfg.md.timestep_fs)
+        ledger = Ledger(out)
+        work = [
+            Task(name=t.task_id, fn=run_exploration,
+                 spec={"task": t.to_dict(), "models": models, "seed": seed + k},
+                 args=(t.to_dict(), self.structure_paths[t.structure], models, self.cfg.md, seed + k),
+                 pass_task_dir=True)
+            for k, t in enumerate(tasks)
+        ]
+        executor = self.executor or make_executor(None)
+        outcomes = run_tasks(executor, ledger, work, progress=True)
+        summary = []
+        for t, o in zip(tasks, outcomes):
+            row = {"task_id": t.task_id, "state": o.state, "error": o.error}
+            if o.state == "done":
+                row.update(o.result)
+            summary.append(row)
+        failed = [s for s in summary if s["state"] != "done"]
+        if failed:
+            log.warning("%d exploration task(s) failed: %s", len(failed), "; ".join(f"{s['task_id']}: {s['error']}" for s in failed))
+        return summary
+
+    def _label(self, structures: list[Atoms], iteration: int) -> tuple[int, int]:
+        if not structures:
+            return 0, 0
+        from interforge.teacher import label_structures
+
+        report = label_structures(structures, self.store, self.cfg.teacher, executor=self.executor,
+                                  stage="active", iteration=iteration, source=f"iteration {iteration:03d}")
+        return report.n_labelled, report.n_failed
+
+    # -- figures ---------------------------------------------------------------------------
+    def _plot_iteration(self, d: Path, cands: Candidates) -> None:
+        from interforge.report.learning import plot_deviation_histogram
+
+        plot_deviation_histogram(np.asarray(cands.all_deviations), self.cfg.active.threshold, d / "deviations.png",
+                                 title=f"iteration {d.name}")
+
+    def _write_summary(self, result: LoopResult) -> Path:
+        from interforge.report.learning import plot_learning_summary
+
+        rows = [{k: it.get(k) for k in ("iteration", "n_train", "n_candidates", "n_selected", "n_failed",
+                                         "holdout_force_rmse_meV_A", "holdout_energy_rmse_meV_atom", "converged")}
+                for it in result.iterations]
+        path = atomic_write_json(self.workdir / "summary.json", {"converged": result.converged, "iterations": rows,
+                                                                  "final_models": result.final_models})
+        plot_learning_summary(rows, self.workdir / "summary.png")
+        return path

@@ -1,0 +1,137 @@
+"""Seed data (paper, "Initial Training Set"): teacher MD at several temperatures plus strain/rattle
+perturbations of every project structure, SOAP descriptors → PCA (2D) → k-means representatives,
+labelled by the teacher. MD runs are workflow tasks in a ledger and labelling skips what the store
+holds, so a killed seed step resumes without redoing finished work.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.io import read
+
+from interforge.active.manifest import Manifest, Timer
+from interforge.config import InterforgeConfig
+from interforge.data import LabelStore
+from interforge.fileio import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SeedResult:
+    """What the seed step produced (counts, files)."""
+
+    n_pool: int
+    n_selected: int
+    n_labelled: int
+    n_failed: int
+    map_path: str
+    selected_path: str
+
+
+def run_teacher_md(structure_path: str, teacher, temperature_K: float, steps: int, dump_interval: int, md,
+                   seed: int, task_dir: str) -> dict:
+    """One seed MD run with the teacher (NVT, Bussi); a picklable workflow task."""
+    from interforge.md import run_md
+    from interforge.md.guards import Guards
+    from interforge.teacher import make_calculator
+
+    atoms = read(structure_path)
+    res = run_md(atoms, make_calculator(teacher), "nvt", temperature_K, steps, task_dir,
+                 timestep_fs=md.timestep_fs, dump_interval=dump_interval, thermo_interval=dump_interval, seed=seed,
+                 thermostat_tau_fs=md.thermostat_tau_fs, momentum_removal_interval=md.momentum_removal_interval,
+                 guards=Guards.from_section(md))
+    return {"trajectory": str(Path(res.trajectory_path).resolve()), "steps_done": res.steps_done,
+            "stopped_by": res.stopped_by, "n_frames": res.n_frames}
+
+
+def _pool_from_md(outcomes: list, names: list[str]) -> list[Atoms]:
+    from interforge.trajectory import TrajectoryReader
+
+    pool = []
+    for name, o in zip(names, outcomes):
+        if o.state != "done":
+            log.warning("seed MD %s failed: %s", name, o.error)
+            continue
+        reader = TrajectoryReader(o.result["trajectory"])
+        for i in range(1, reader.n_frames):  # frame 0 is the unperturbed start
+            atoms = reader.atoms(i)
+            atoms.wrap()
+            atoms.info["origin"] = f"{name}#{i}"
+            pool.append(atoms)
+    return pool
+
+
+def run_seed(cfg: InterforgeConfig, workdir: str | Path, store: LabelStore, structures: dict[str, Atoms],
+             executor=None) -> SeedResult:
+    """Generate, select and label the seed set for ``structures`` (name → cell)."""
+    from interforge.sampling import perturb_from_settings, plot_selection_maps, structure_category
+    from interforge.sampling.pick import pick_representatives
+    from interforge.workflow import make_executor
+    from interforge.workflow.ledger import Ledger, Task, run_tasks
+
+    workdir = Path(workdir)
+    d = workdir / "seed"
+    m = Manifest(d, -1)
+    s = cfg.sampling
+    folder = d / "structures"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, atoms in structures.items():
+        p = folder / f"{name}.xyz"
+        if not p.exists():
+            with atomic_path(p) as tmp:
+                atoms.write(tmp, format="extxyz")
+        paths[name] = str(p.resolve())
+
+    sel_path = d / "selected.xyz"
+    if not m.done("select"):
+        t = Timer()
+        steps = max(1, int(round(s.md_ps * 1000 / cfg.md.timestep_fs)))
+        dump = max(1, int(round(s.frame_interval_ps * 1000 / cfg.md.timestep_fs)))
+        tasks, names = [], []
+        for k, (name, path) in enumerate(sorted(paths.items())):
+            for j, temp in enumerate(s.temperatures_K):
+                seed = cfg.project.seed + 100 * k + j
+                names.append(f"{name}_{temp:g}K")
+                tasks.append(Task(name=names[-1], fn=run_teacher_md,
+                                  spec={"structure": name, "T": temp, "steps": steps, "dump": dump, "seed": seed,
+                                        "teacher": cfg.teacher.model_dump()},
+                                  args=(path, cfg.teacher, temp, steps, dump, cfg.md, seed), pass_task_dir=True))
+        outcomes = run_tasks(executor or make_executor(None), Ledger(d / "md"), tasks, progress=True)
+        pool = _pool_from_md(outcomes, names)
+        for k, (name, path) in enumerate(sorted(paths.items())):
+            base = read(path)
+            for p in perturb_from_settings(base, s, seed=cfg.project.seed + 7919 * (k + 1)):
+                p.atoms.info["origin"] = f"{name}/strain{p.magnitude:.3f}"
+                pool.append(p.atoms)
+        for atoms in pool:
+            atoms.info["category"] = structure_category(atoms)
+        log.info("seed pool: %d structures from %d MD runs and perturbations", len(pool), len(tasks))
+
+        categories = [a.info["category"] for a in pool]
+        picked = pick_representatives(pool, s, seed=cfg.project.seed)
+        selected = [pool[i] for i in picked.indices]
+        with atomic_path(sel_path) as tmp:
+            from ase.io import write
+
+            write(tmp, selected, format="extxyz")
+        map_path = plot_selection_maps(picked.descriptors.values, picked.indices, categories, d / "seed_map.png",
+                                       seed=cfg.project.seed, perplexity=s.tsne_perplexity,
+                                       max_points=s.map_max_points, title="seed selection").path
+        m.mark("select", t.elapsed, n_pool=len(pool), n_selected=len(selected), map_path=str(map_path))
+
+    if not m.done("label"):
+        t = Timer()
+        from interforge.teacher import label_structures
+
+        selected = read(sel_path, ":")
+        report = label_structures(selected, store, cfg.teacher, executor=executor, stage="seed", iteration=0,
+                                  source="seed")
+        m.mark("label", t.elapsed, n_labelled=report.n_labelled, n_failed=report.n_failed)
+    return SeedResult(m["n_pool"], m["n_selected"], m["n_labelled"], m["n_failed"], m["map_path"], str(sel_path))

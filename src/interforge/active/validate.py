@@ -1,0 +1,187 @@
+"""Validation of a learned NEP against its teacher (paper: parity/RMSE, E-V curves, NEB barriers,
+phase energy ordering).
+
+Every comparison evaluates the same structures with both calculators, so differences measure the
+NEP's error with respect to the teacher, not the teacher's error.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from ase import Atoms
+
+from interforge.fileio import atomic_path, atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EVCurve:
+    """Energy-volume curve of one phase: volumes Å³/atom, energies eV/atom, Birch-Murnaghan fits."""
+
+    phase: str
+    volumes: list[float]
+    e_teacher: list[float]
+    e_nep: list[float]
+    v0_teacher: float
+    v0_nep: float
+    b_teacher_GPa: float
+    b_nep_GPa: float
+
+
+@dataclass
+class NEBResult:
+    """Barrier (eV) of one Li vacancy hop by climbing-image NEB, for the NEP and the teacher."""
+
+    phase: str
+    hop_distance_A: float
+    barrier_nep_eV: float
+    barrier_teacher_eV: float
+    energies_nep: list[float]
+    energies_teacher: list[float]
+
+
+@dataclass
+class ValidationReport:
+    holdout_rmse: dict = field(default_factory=dict)
+    ev_curves: list[EVCurve] = field(default_factory=list)
+    neb: list[NEBResult] = field(default_factory=list)
+    phase_energies_meV_atom: dict = field(default_factory=dict)  # per method, relative to the lowest polymorph
+    figures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _energy_per_atom(atoms: Atoms, calc) -> float:
+    a = atoms.copy()
+    a.calc = calc
+    return float(a.get_potential_energy()) / len(a)
+
+
+def ev_curve(phase: str, atoms: Atoms, nep, teacher, strains: Sequence[float] = np.linspace(-0.04, 0.04, 7)) -> EVCurve:
+    """Static E(V) of isotropically scaled copies (volume strain ±12 %) with both calculators."""
+    from ase.eos import EquationOfState
+    from ase.units import GPa
+
+    vols, e_t, e_n = [], [], []
+    for s in strains:
+        a = atoms.copy()
+        a.set_cell(a.cell * (1 + s), scale_atoms=True)
+        vols.append(a.get_volume() / len(a))
+        e_t.append(_energy_per_atom(a, teacher))
+        e_n.append(_energy_per_atom(a, nep))
+    fits = []
+    for e in (e_t, e_n):
+        try:
+            v0, _, b = EquationOfState(vols, e, eos="birchmurnaghan").fit()
+            fits.append((float(v0), float(b / GPa)))
+        except Exception:  # a curve without a minimum in range: report NaN, keep the data
+            fits.append((float("nan"), float("nan")))
+    return EVCurve(phase, vols, e_t, e_n, fits[0][0], fits[1][0], fits[0][1], fits[1][1])
+
+
+def li_hop_endpoints(atoms: Atoms, max_hop_A: float = 4.0) -> tuple[Atoms, Atoms, float]:
+    """Initial and final states of a Li vacancy hop: one Li removed (the vacancy), its nearest Li
+    neighbour moved into it. Returns (initial, final, hop distance Å)."""
+    li = [i for i, s in enumerate(atoms.get_chemical_symbols()) if s == "Li"]
+    if len(li) < 2:
+        raise ValueError("a Li hop needs at least two Li atoms")
+    vac = li[0]
+    d = atoms.get_distances(vac, li[1:], mic=True)
+    k = int(np.argmin(d))
+    if d[k] > max_hop_A:
+        raise ValueError(f"no Li within {max_hop_A} Å of Li {vac}")
+    hopper = li[1:][k]
+    initial = atoms.copy()
+    del initial[vac]
+    hopper_new = hopper - 1 if hopper > vac else hopper
+    final = initial.copy()
+    shift = atoms.get_distance(hopper, vac, mic=True, vector=True)
+    final.positions[hopper_new] = atoms.positions[hopper] + shift
+    return initial, final, float(d[k])
+
+
+def neb_barrier(initial: Atoms, final: Atoms, calc_factory, n_images: int = 5, fmax: float = 0.1,
+                steps: int = 150) -> tuple[float, list[float]]:
+    """Climbing-image NEB barrier (eV) with endpoints relaxed at fixed cell; ``calc_factory()`` gives a
+    fresh calculator per image."""
+    from ase.mep import NEB
+    from ase.optimize import FIRE
+
+    ends = []
+    for a in (initial, final):
+        a = a.copy()
+        a.calc = calc_factory()
+        FIRE(a, logfile=None).run(fmax=fmax, steps=steps)
+        ends.append(a)
+    images = [ends[0]] + [ends[0].copy() for _ in range(n_images)] + [ends[1]]
+    for im in images[1:-1]:
+        im.calc = calc_factory()
+    neb = NEB(images, climb=True, allow_shared_calculator=False)
+    neb.interpolate(mic=True)
+    FIRE(neb, logfile=None).run(fmax=fmax, steps=steps)
+    energies = [float(im.get_potential_energy()) for im in images]
+    return max(energies) - energies[0], [e - energies[0] for e in energies]
+
+
+def relaxed_energy_per_atom(atoms: Atoms, calc, fmax: float = 0.05, steps: int = 200) -> float:
+    """Energy per atom (eV) after relaxing positions and cell."""
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import FIRE
+
+    a = atoms.copy()
+    a.calc = calc
+    FIRE(FrechetCellFilter(a), logfile=None).run(fmax=fmax, steps=steps)
+    return float(a.get_potential_energy()) / len(a)
+
+
+def validate_model(model_path: str, teacher_calc, phases: dict[str, Atoms], holdout: Sequence[Atoms], out_dir: str | Path,
+                   neb_phases: Sequence[str] = (), neb_images: int = 3, relax_steps: int = 100) -> ValidationReport:
+    """Hold-out parity, E-V curves of ``phases``, Li-hop NEB barriers of ``neb_phases`` and the phase
+    energy ordering, NEP (``model_path``) against the teacher. Figures and ``validation.json`` go to ``out_dir``."""
+    from interforge.nep import NEPCalculator, NepModel
+    from interforge.nep.parity import parity_data, plot_parity
+    from interforge.report.learning import plot_ev_curves, plot_neb
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rep = ValidationReport()
+    model = NepModel(model_path)
+    nep = NEPCalculator(model_path)
+    if holdout:
+        pdata = parity_data(list(holdout), model.evaluate)
+        rep.holdout_rmse = pdata.rmse()
+        rep.figures += [str(p) for p in plot_parity(pdata, out, label="hold-out")]
+    for name, atoms in phases.items():
+        rep.ev_curves.append(ev_curve(name, atoms, nep, teacher_calc))
+        log.info("E-V %s: V0 %.2f (teacher) vs %.2f (NEP) Å³/atom", name, rep.ev_curves[-1].v0_teacher,
+                 rep.ev_curves[-1].v0_nep)
+    if rep.ev_curves:
+        rep.figures.append(str(plot_ev_curves(rep.ev_curves, out / "ev_curves.png")))
+    for name in neb_phases:
+        initial, final, dist = li_hop_endpoints(phases[name])
+        b_nep, e_nep = neb_barrier(initial, final, lambda: NEPCalculator(model_path), neb_images, steps=relax_steps)
+        b_t, e_t = neb_barrier(initial, final, lambda: teacher_calc, neb_images, steps=relax_steps)
+        rep.neb.append(NEBResult(name, dist, b_nep, b_t, e_nep, e_t))
+        log.info("NEB %s: barrier %.3f eV (NEP) vs %.3f eV (teacher)", name, b_nep, b_t)
+    if rep.neb:
+        rep.figures.append(str(plot_neb(rep.neb, out / "neb.png")))
+    relaxed = {"nep": {}, "teacher": {}}
+    for name, atoms in phases.items():
+        relaxed["nep"][name] = relaxed_energy_per_atom(atoms, nep, steps=relax_steps)
+        relaxed["teacher"][name] = relaxed_energy_per_atom(atoms, teacher_calc, steps=relax_steps)
+    # Energies compare only between polymorphs of one composition: relative to the lowest of each.
+    formula = {k: a.get_chemical_formula(empirical=True) for k, a in phases.items()}
+    for method, energies in relaxed.items():
+        lowest = {}
+        for k, v in energies.items():
+            lowest[formula[k]] = min(v, lowest.get(formula[k], np.inf))
+        rep.phase_energies_meV_atom[method] = {k: (v - lowest[formula[k]]) * 1000 for k, v in energies.items()}
+    atomic_write_json(out / "validation.json", rep.to_dict())
+    return rep

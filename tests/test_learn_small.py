@@ -1,0 +1,34 @@
+"""The shipped small example: three or more iterations on a CPU, and the model improves."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "small" / "interforge.toml"
+
+
+@pytest.mark.slow
+def test_small_example_learns(tmp_path):
+    out = tmp_path / "learn.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "interforge.cli.main", "learn", "--config", str(EXAMPLE), "--workdir", str(tmp_path / "w"),
+         "--json", str(out), "--no-validate"],
+        capture_output=True, text=True, timeout=1800,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    its = result["iterations"]
+    assert len(its) >= 3
+    for i, it in enumerate(its):
+        manifest = json.loads((tmp_path / "w" / "iterations" / f"{i:03d}" / "manifest.json").read_text())
+        for key in ("n_candidates", "n_selected", "n_failed", "holdout_force_rmse_meV_A"):
+            assert manifest[key] is not None, key
+        assert (tmp_path / "w" / "iterations" / f"{i:03d}" / "deviations.png").stat().st_size > 1000
+    # The training set grows by the labelled candidates, and the hold-out error falls.
+    assert its[-1]["n_train"] > its[0]["n_train"]
+    assert its[-1]["holdout_force_rmse_meV_A"] < its[0]["holdout_force_rmse_meV_A"]
+    assert (tmp_path / "w" / "summary.png").exists()
+    assert (tmp_path / "w" / "seed" / "seed_map.png").exists()
