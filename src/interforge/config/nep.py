@@ -30,3 +30,40 @@ class NepSection(Section):
     committee: int = Field(4, ge=1, description="Committee size for query by committee.")
     bootstrap: bool = Field(True, description="Members train on bootstrap resamples of the data (plus different seeds).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where neppo trains.")
+    learning_rate: list[float] = Field(
+        default_factory=lambda: [1e-2, 1e-4], min_length=2, max_length=2,
+        description="neppo: AdamW learning rate at the start and end of training (cosine decay).",
+    )
+    weight_decay: float = Field(0.0, ge=0, description="neppo: decoupled AdamW weight decay.")
+    test_fraction: float = Field(0.1, ge=0, lt=1, description="Share of the structures held out as the test set (fixed per structure hash).")
+    seed: int = Field(42, description="Base seed; member i uses seed + i (initial weights, batches, bootstrap).")
+    output_interval: int = Field(100, ge=1, description="Generations between loss.out rows and nep.txt checkpoints.")
+    precision: Literal["float32", "float64"] = Field(
+        "float32", description="neppo training precision (GPUMD trains in float32; float64 is slower on CPU).",
+    )
+
+
+# The `small` preset: a laptop/test architecture (a committee of 4 trains on ~50 structures of
+# <= 60 atoms in well under a minute per member on one core). Fields set explicitly in the
+# project file still win over the preset.
+SMALL_PRESET: dict = {
+    "zbl": 1.2,
+    "cutoff": [5.0, 4.0],
+    "n_max": [4, 4],
+    "basis_size": [6, 6],
+    "l_max": [4, 2, 0],
+    "neuron": 20,
+    "generation": 800,
+    "batch": 8,
+    "output_interval": 100,
+}
+
+
+def resolve_preset(section: NepSection) -> NepSection:
+    """The effective settings: with ``preset = "small"`` the :data:`SMALL_PRESET` values replace
+    the defaults of every field the user did not set explicitly."""
+    if section.preset != "small":
+        return section
+    explicit = section.model_fields_set
+    updates = {k: v for k, v in SMALL_PRESET.items() if k not in explicit}
+    return section.model_copy(update=updates)

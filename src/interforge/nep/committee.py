@@ -1,0 +1,199 @@
+"""Committee training: M members that differ by seed and by a bootstrap resample of the training
+structures, all tested on one shared held-out set.
+
+Writes ``DIR/member_<i>/nep.txt`` (plus ``run/`` with the trainer's raw outputs and
+``parity_{energy,force,virial}.png``), ``DIR/loss_curves.png`` and ``DIR/metrics.json`` with each
+member's train/test RMSE (meV/atom, meV/Å) measured by calorine on the written ``nep.txt``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from ase import Atoms
+
+from interforge.config.nep import NepSection, resolve_preset
+from interforge.data import LabelStore, read_labelled_xyz, split_fraction, structure_hash
+from interforge.errors import InterforgeError
+from interforge.fileio import atomic_path, atomic_write_json
+from interforge.nep.backends import BackendResult, get_backend
+from interforge.nep.calculator import NepModel
+from interforge.nep.parity import parity_data, plot_loss_curves, plot_parity
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MemberResult:
+    """One trained member. RMSEs from calorine's evaluation of the written nep.txt."""
+
+    index: int
+    seed: int
+    nep_path: str
+    backend: str
+    steps: int
+    wall_s: float
+    n_train: int
+    n_train_unique: int
+    n_test: int
+    rmse_train: dict[str, float]
+    rmse_test: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+    trainer_test_predictions: str | None = None  # npz with the trainer's own test predictions
+
+
+@dataclass
+class CommitteeResult:
+    out_dir: str
+    members: list[MemberResult]
+    metrics_path: str
+    loss_curves_path: str
+    settings: dict[str, Any]
+    zero_force_baseline_meV_A: dict[str, float]
+
+    @property
+    def nep_paths(self) -> list[str]:
+        return [m.nep_path for m in self.members]
+
+
+def load_structures(source) -> list[Atoms]:
+    """Labelled structures from a list of Atoms, a :class:`LabelStore`, a ``.db`` path or an
+    extxyz/GPUMD ``train.xyz`` path. Each needs energy and forces on its calculator."""
+    if isinstance(source, LabelStore):
+        structures = source.labelled()
+    elif isinstance(source, str) and "://" in source:
+        structures = LabelStore(source).labelled()
+    elif isinstance(source, (str, os.PathLike)):
+        p = Path(source)
+        if not p.exists():
+            raise InterforgeError(f"{p}: no such data file or store")
+        structures = LabelStore(p).labelled() if p.suffix == ".db" else read_labelled_xyz(p)
+    else:
+        structures = list(source)
+    for i, a in enumerate(structures):
+        if a.calc is None or "energy" not in a.calc.results or "forces" not in a.calc.results:
+            raise InterforgeError(f"structure {i} ({a.get_chemical_formula()}) has no energy/forces labels")
+    if len(structures) < 2:
+        raise InterforgeError(f"need at least 2 labelled structures to train, got {len(structures)}")
+    return structures
+
+
+def split_train_test(structures: Sequence[Atoms], test_fraction: float, salt: int | str = 0
+                     ) -> tuple[list[Atoms], list[Atoms]]:
+    """Split by structure hash (stable when data are added; same rule as ``LabelStore.export_gpumd``).
+    At least one structure stays in training; the test set may be empty for ``test_fraction = 0``."""
+    train, test = [], []
+    for a in structures:
+        (test if split_fraction(structure_hash(a), salt) < test_fraction else train).append(a)
+    if not train:
+        train, test = test[:1], test[1:]
+    return train, test
+
+
+def bootstrap(structures: Sequence[Atoms], seed: int) -> list[Atoms]:
+    """A resample with replacement of the same size (member diversity for query by committee)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(structures), len(structures))
+    return [structures[i] for i in idx]
+
+
+def train_member(index: int, train: Sequence[Atoms], test: Sequence[Atoms], settings: NepSection,
+                 out_dir: str | os.PathLike, seed: int, init_model: str | os.PathLike | None = None,
+                 use_bootstrap: bool = True) -> MemberResult:
+    """Train one member into ``out_dir`` and measure it with calorine. Top-level so that a
+    process/Parsl executor can pickle it."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = bootstrap(train, seed) if use_bootstrap else list(train)
+    backend = get_backend(settings.backend)
+    res: BackendResult = backend.train(data, test, settings, out_dir, seed, init_model=init_model)
+    model = NepModel(res.nep_path)
+    p_train = parity_data(train, model.evaluate)
+    p_test = parity_data(test, model.evaluate) if len(test) else None
+    plot_parity(p_train, out_dir, label=f"member {index}", test=p_test)
+    pred_path = None
+    if res.test_energy_per_atom is not None:
+        pred_path = out_dir / "trainer_test_predictions.npz"
+        with atomic_path(pred_path, suffix=".npz") as tmp:
+            np.savez(tmp, energy_per_atom=res.test_energy_per_atom,
+                     forces=np.concatenate(res.test_forces) if res.test_forces else np.zeros((0, 3)),
+                     n_atoms=np.array([len(a) for a in test]))
+        pred_path = str(pred_path)
+    nan = {"energy_meV_atom": float("nan"), "force_meV_A": float("nan"), "virial_meV_atom": float("nan")}
+    return MemberResult(
+        index=index, seed=seed, nep_path=str(res.nep_path), backend=res.backend, steps=res.steps, wall_s=res.wall_s,
+        n_train=len(data), n_train_unique=len({id(a) for a in data}), n_test=len(test),
+        rmse_train=p_train.rmse(), rmse_test=p_test.rmse() if p_test else nan, history=res.history,
+        trainer_test_predictions=pred_path,
+    )
+
+
+def _zero_force_baseline(structures: Sequence[Atoms]) -> float:
+    if not structures:
+        return float("nan")
+    f = np.concatenate([np.asarray(a.calc.results["forces"]).ravel() for a in structures])
+    return float(np.sqrt(np.mean(f**2)) * 1000)
+
+
+def train_committee(structures_or_store, out_dir: str | os.PathLike, settings: NepSection | None = None,
+                    committee: int | None = None, executor=None, init_model: str | os.PathLike | None = None,
+                    salt: int | str = 0) -> CommitteeResult:
+    """Train a committee of NEP models.
+
+    Parameters: ``structures_or_store`` (Atoms list, LabelStore, .db or .xyz path); ``out_dir``;
+    ``settings`` (``NepSection``; the ``small`` preset is resolved here); ``committee`` (size,
+    default ``settings.committee``); ``executor`` (optional object with
+    ``submit(fn, *args, **kwargs) -> Future``; members run sequentially without one);
+    ``init_model`` (an existing ``nep.txt`` to restart / fine-tune every member from, or one
+    path per member); ``salt`` (of the train/test split).
+    """
+    settings = resolve_preset(settings or NepSection())
+    m = committee if committee is not None else settings.committee
+    if m < 1:
+        raise InterforgeError(f"committee size must be >= 1, got {m}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    structures = load_structures(structures_or_store)
+    train, test = split_train_test(structures, settings.test_fraction, salt)
+    inits = list(init_model) if isinstance(init_model, (list, tuple)) else [init_model] * m
+    if len(inits) != m:
+        raise InterforgeError(f"got {len(inits)} initial models for a committee of {m}")
+    get_backend(settings.backend)  # fail early if unavailable
+    log.info("training %d NEP member(s) with %s on %d train / %d test structures", m, settings.backend,
+             len(train), len(test))
+    # Bootstrap only makes sense with more than one member; a single model uses all data.
+    use_bootstrap = settings.bootstrap and m > 1
+    args = [(i, train, test, settings, out_dir / f"member_{i}", settings.seed + i, inits[i], use_bootstrap)
+            for i in range(m)]
+    t0 = time.perf_counter()
+    members: list[MemberResult] = []
+    if executor is None:
+        for k, a in enumerate(args):
+            members.append(train_member(*a))
+            el = time.perf_counter() - t0
+            log.info("member %d/%d done (%.1f s/member, ETA %.0f s)", k + 1, m, el / (k + 1), el / (k + 1) * (m - k - 1))
+    else:
+        futures: list[Future] = [executor.submit(train_member, *a) for a in args]
+        for k, fut in enumerate(futures):
+            members.append(fut.result())
+            log.info("member %d/%d collected after %.1f s", k + 1, m, time.perf_counter() - t0)
+    loss_path = plot_loss_curves({f"member {r.index}": r.history for r in members}, out_dir / "loss_curves.png")
+    baseline = {"train": _zero_force_baseline(train), "test": _zero_force_baseline(test)}
+    settings_dict = settings.model_dump()
+    metrics = {
+        "backend": settings.backend,
+        "n_structures": len(structures), "n_train": len(train), "n_test": len(test),
+        "units": {"energy": "meV/atom", "force": "meV/Å", "virial": "meV/atom"},
+        "zero_force_baseline_meV_A": baseline,
+        "members": [{k: v for k, v in asdict(r).items() if k != "history"} for r in members],
+        "settings": settings_dict,
+    }
+    metrics_path = atomic_write_json(out_dir / "metrics.json", metrics)
+    return CommitteeResult(str(out_dir), members, str(metrics_path), str(loss_path), settings_dict, baseline)
