@@ -21,6 +21,12 @@ class MdSection(Section):
         "isotropic", description="SCR coupling: isotropic, orthorhombic, or only the interface normal (z).",
     )
     momentum_removal_interval: int = Field(10, ge=0, description="Remove COM linear/angular momentum every N steps (0 = never).")
+    remove_angular_momentum: bool = Field(
+        True, description="Also remove the COM angular momentum (GPUMD correct_velocity does both).",
+    )
+    gpumd_version: str = Field(
+        "latest", description="GPUMD dialect for --engine gpumd: '4.0' ... '5.6' use dump_exyz, newer dump_xyz.",
+    )
     dump_interval: int = Field(1000, ge=1, description="Steps between trajectory frames.")
     thermo_interval: int = Field(100, ge=1, description="Steps between thermo log lines.")
     temperatures_K: list[float] = Field(

@@ -1,0 +1,104 @@
+"""``interforge md STRUCTURE (--model nep.txt | --teacher NAME) --ensemble nvt|npt --temperature T ...``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from interforge.cli.common import config_of
+from interforge.errors import InterforgeError
+
+
+def register(sub, parents):
+    p = sub.add_parser("md", parents=parents, help="molecular dynamics (ASE on CPU, or GPUMD)",
+                       description="Run NVT/NPT/NVE MD; writes OUT/trajectory.h5 (H5MD) and OUT/thermo.dat.")
+    p.add_argument("structure", help="structure file (extxyz, CIF, POSCAR, ...)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", nargs="+", metavar="NEP", help="nep.txt file(s); several make a committee")
+    src.add_argument("--teacher", metavar="NAME", help="teacher calculator ('default' = CHGNet + D3(BJ))")
+    p.add_argument("--ensemble", choices=["nvt", "npt", "nve"], help="ensemble (default: config [md], npt)")
+    p.add_argument("--temperature", type=float, nargs="+", required=True, metavar="K",
+                   help="target temperature, K; two values give a linear ramp")
+    p.add_argument("--pressure", type=float, metavar="BAR", help="target pressure, bar (default 1)")
+    p.add_argument("--steps", type=int, required=True, help="number of MD steps")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--engine", choices=["ase", "gpumd"], help="ase (CPU, default) or gpumd")
+    p.add_argument("--timestep", type=float, metavar="FS", help="time step, fs (default 1)")
+    p.add_argument("--barostat", choices=["isotropic", "orthorhombic", "normal"], help="SCR coupling mode")
+    p.add_argument("--dump-interval", type=int, metavar="N", help="steps between trajectory frames")
+    p.add_argument("--thermo-interval", type=int, metavar="N", help="steps between thermo lines")
+    p.add_argument("--seed", type=int, help="random seed (velocities, thermostat, barostat)")
+    p.add_argument("--gpumd-version", default=None, help="GPUMD dialect, e.g. 4.0 or latest (default: config [md] gpumd_version)")
+    p.set_defaults(func=run_md_cli)
+
+
+def _calculator(args):
+    if args.teacher:
+        from interforge.teacher import make_calculator
+
+        return make_calculator(args.teacher)
+    for m in args.model:
+        if not Path(m).is_file():
+            raise InterforgeError(f"model file not found: {m}")
+    try:
+        from interforge.nep import CommitteeCalculator, NEPCalculator
+    except ImportError:
+        from calorine.calculators import CPUNEP
+
+        if len(args.model) > 1:
+            raise InterforgeError("committees need interforge.nep (not installed in this build)") from None
+        return CPUNEP(args.model[0])
+    return NEPCalculator(args.model[0]) if len(args.model) == 1 else CommitteeCalculator(args.model)
+
+
+def run_md_cli(args):
+    from interforge.md import Guards, run_md
+    from interforge.structures import read_structure
+
+    md = config_of(args).md
+    path = Path(args.structure)
+    if not path.is_file():
+        raise InterforgeError(f"structure file not found: {path}")
+    atoms = read_structure(path)
+    if not hasattr(atoms, "get_positions"):  # a pymatgen Structure
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        atoms = AseAtomsAdaptor.get_atoms(atoms)
+    if args.steps < 1:
+        raise InterforgeError(f"--steps must be at least 1, got {args.steps}")
+    temps = args.temperature
+    if len(temps) > 2:
+        raise InterforgeError("--temperature takes one value or two (a ramp)")
+    ensemble = args.ensemble or md.ensemble
+    engine = args.engine or md.engine
+    timestep = args.timestep or md.timestep_fs
+    pressure = md.pressure_bar if args.pressure is None else args.pressure
+    mode = args.barostat or md.barostat_mode
+    dump = args.dump_interval or min(md.dump_interval, max(1, args.steps // 10))
+    thermo = args.thermo_interval or min(md.thermo_interval, max(1, args.steps // 100))
+    out = Path(args.out)
+    if engine == "gpumd":
+        from interforge.md.gpumd import GpumdRun, run_gpumd
+
+        if not args.model:
+            raise InterforgeError("--engine gpumd needs --model nep.txt")
+        run = GpumdRun(potentials=args.model, ensemble=ensemble, temperature_K=temps[0],
+                       temperature_end_K=temps[-1], steps=args.steps, pressure_bar=pressure, timestep_fs=timestep,
+                       thermostat_tau_fs=md.thermostat_tau_fs, barostat_tau_fs=md.barostat_tau_fs,
+                       bulk_modulus_GPa=md.bulk_modulus_GPa, barostat_mode=mode,
+                       momentum_removal_interval=md.momentum_removal_interval, dump_interval=dump,
+                       thermo_interval=thermo, seed=args.seed, gpumd_version=args.gpumd_version or md.gpumd_version,
+                       active_interval=dump if len(args.model) > 1 else 0)
+        result = run_gpumd(atoms, run, out)
+    else:
+        result = run_md(atoms, _calculator(args), ensemble, temps[0] if len(temps) == 1 else temps, args.steps, out,
+                        pressure_bar=pressure, timestep_fs=timestep, dump_interval=dump, thermo_interval=thermo,
+                        seed=args.seed, thermostat_tau_fs=md.thermostat_tau_fs, barostat_tau_fs=md.barostat_tau_fs,
+                        bulk_modulus_GPa=md.bulk_modulus_GPa, barostat_mode=mode,
+                        momentum_removal_interval=md.momentum_removal_interval,
+                        remove_angular=md.remove_angular_momentum, guards=Guards.from_section(md))
+    d = result.to_dict()
+    stop = f", stopped by {d['stopped_by']}: {d['stop_message']}" if d["stopped_by"] else ""
+    print(f"{d['steps_done']}/{d['steps_requested']} steps, <T> = {d['mean_temperature_K']:.1f} K, "
+          f"<V> = {d['mean_volume_A3']:.1f} Å3{stop}")
+    print(f"trajectory: {d['trajectory_path']}\nthermo: {d['thermo_path']}")
+    return d

@@ -1,0 +1,61 @@
+"""Run-time guards: stop a run that has gone unphysical before it writes garbage for hours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Guards:
+    """Thresholds; ``None`` disables a guard.
+
+    ``min_distance_A`` closest allowed pair distance, Å (checked every ``distance_interval`` steps, since a
+    neighbour search costs about as much as a cheap force call); ``max_force_eV_A`` largest allowed atomic
+    force, eV/Å; ``max_volume_change`` largest allowed |V/V0 - 1|; ``max_temperature_factor`` stop when
+    T > factor x target T.
+    """
+
+    min_distance_A: float | None = 0.5
+    max_force_eV_A: float | None = 50.0
+    max_volume_change: float | None = 0.5
+    max_temperature_factor: float | None = 3.0
+    distance_interval: int = 10
+
+    @classmethod
+    def from_section(cls, md) -> "Guards":
+        return cls(min_distance_A=md.min_distance_A, max_force_eV_A=md.max_force_eV_A,
+                   max_volume_change=md.max_volume_change, max_temperature_factor=md.max_temperature_factor)
+
+
+def min_distance(atoms, cutoff: float) -> float:
+    """The shortest interatomic distance below ``cutoff`` (Å), or inf when none is that short."""
+    from ase.neighborlist import neighbor_list
+
+    d = neighbor_list("d", atoms, cutoff, self_interaction=False)
+    return float(d.min()) if len(d) else float("inf")
+
+
+def check(guards: Guards, step: int, atoms, forces: np.ndarray, energy: float, temperature_K: float,
+          target_K: float, volume_A3: float, volume0_A3: float) -> tuple[str, str] | None:
+    """(guard name, message) for the first tripped guard, else None."""
+    if not (np.isfinite(energy) and np.all(np.isfinite(forces)) and np.isfinite(temperature_K)):
+        return "nonfinite", f"non-finite energy, force or temperature at step {step}"
+    if guards.max_force_eV_A is not None:
+        fmax = float(np.sqrt((forces * forces).sum(1).max()))
+        if fmax > guards.max_force_eV_A:
+            return "max_force", f"force {fmax:.3g} eV/Å > {guards.max_force_eV_A} eV/Å at step {step}"
+    if guards.max_temperature_factor is not None and target_K > 0:
+        if temperature_K > guards.max_temperature_factor * target_K:
+            return "temperature", (f"T = {temperature_K:.1f} K > {guards.max_temperature_factor} x "
+                                   f"{target_K:.1f} K at step {step}")
+    if guards.max_volume_change is not None:
+        change = volume_A3 / volume0_A3 - 1.0
+        if abs(change) > guards.max_volume_change:
+            return "volume", f"volume changed by {100 * change:+.1f} % (limit {100 * guards.max_volume_change:.0f} %) at step {step}"
+    if guards.min_distance_A is not None and step % max(1, guards.distance_interval) == 0:
+        dmin = min_distance(atoms, guards.min_distance_A)
+        if dmin < guards.min_distance_A:
+            return "min_distance", f"atoms {dmin:.3f} Å apart (limit {guards.min_distance_A} Å) at step {step}"
+    return None
