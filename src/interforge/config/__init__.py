@@ -17,8 +17,10 @@ from interforge.config.active import ActiveSection
 from interforge.config.analysis import AnalysisSection
 from interforge.config.base import Section
 from interforge.config.data import DataSection
+from interforge.config.interfaces import InterfacesSection
 from interforge.config.md import MdSection
 from interforge.config.nep import NepSection
+from interforge.config.production import ProductionSection
 from interforge.config.project import ProjectSection
 from interforge.config.sampling import SamplingSection
 from interforge.config.structures import StructuresSection
@@ -32,12 +34,14 @@ class InterforgeConfig(Section):
 
     project: ProjectSection = Field(default_factory=ProjectSection)
     structures: StructuresSection = Field(default_factory=StructuresSection)
+    interfaces: InterfacesSection = Field(default_factory=InterfacesSection)
     teacher: TeacherSection = Field(default_factory=TeacherSection)
     data: DataSection = Field(default_factory=DataSection)
     sampling: SamplingSection = Field(default_factory=SamplingSection)
     nep: NepSection = Field(default_factory=NepSection)
     active: ActiveSection = Field(default_factory=ActiveSection)
     md: MdSection = Field(default_factory=MdSection)
+    production: ProductionSection = Field(default_factory=ProductionSection)
     analysis: AnalysisSection = Field(default_factory=AnalysisSection)
     workflow: WorkflowSection = Field(default_factory=WorkflowSection)
 

@@ -26,7 +26,7 @@ CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:3px solid #2b6cb0;padding-bottom:.3em}h2{margin-top:2em;border-bottom:1px solid #ccc;padding-bottom:.2em;color:#2b6cb0}
 table{border-collapse:collapse;margin:1em 0;font-size:.92em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
-th{background:#f0f4f8}figure{margin:1.2em 0;text-align:center}figure img{max-width:100%;border:1px solid #ddd}
+th{background:#f0f4f8}figure{display:inline-block;vertical-align:top;width:48%;margin:1em 0.5%;text-align:center}figure img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:.9em;color:#555;margin-top:.3em}.note{background:#fffbea;border-left:4px solid #d69e2e;padding:.6em 1em}
 code,pre{background:#f5f5f5;padding:.1em .3em;font-size:.9em}pre{padding:.8em;overflow-x:auto}
 """

@@ -1,0 +1,58 @@
+"""Production MD with a learned NEP, as a workflow task (one temperature of one structure)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ase import Atoms
+from ase.io import read
+
+from interforge.config.md import MdSection
+
+
+def supercell_repeats(atoms: Atoms, target_atoms: int, max_repeat: int = 40) -> tuple[int, int, int]:
+    """Repeats (a, b, c) whose atom count is closest to ``target_atoms``; among equals, the most
+    compact cell (smallest ratio of its longest to its shortest perpendicular width)."""
+    import itertools
+
+    import numpy as np
+
+    n0 = len(atoms)
+    widths = atoms.cell.volume / np.linalg.norm(np.cross(atoms.cell[[1, 2, 0]], atoms.cell[[2, 0, 1]]), axis=1)
+    best, key = (1, 1, 1), None
+    limit = max(1, min(max_repeat, math.ceil(2 * target_atoms / n0)))
+    for reps in itertools.product(range(1, limit + 1), repeat=3):
+        n = n0 * reps[0] * reps[1] * reps[2]
+        if n > 2 * target_atoms and reps != (1, 1, 1):
+            continue
+        w = widths * np.array(reps)
+        k = (abs(n - target_atoms), round(float(w.max() / w.min()), 6), reps)
+        if key is None or k < key:
+            best, key = reps, k
+    return best
+
+
+def supercell_for(atoms: Atoms, target_atoms: int) -> Atoms:
+    """``atoms`` repeated to the compact supercell with the atom count closest to ``target_atoms``."""
+    return atoms.repeat(supercell_repeats(atoms, target_atoms))
+
+
+def run_production(structure_path: str, model_path: str, ensemble: str, temperature_K: float, steps: int,
+                   dump_interval: int, md: MdSection, seed: int, task_dir: str) -> dict:
+    """NVT or NPT (Bussi + SCR, 1 bar) with one NEP; writes ``trajectory.h5`` and ``thermo.dat`` in ``task_dir``."""
+    from interforge.md import run_md
+    from interforge.md.guards import Guards
+    from interforge.nep import NEPCalculator
+
+    atoms = read(structure_path)
+    res = run_md(atoms, NEPCalculator(model_path), ensemble, temperature_K, steps, task_dir,
+                 pressure_bar=md.pressure_bar, timestep_fs=md.timestep_fs, dump_interval=dump_interval,
+                 thermo_interval=max(1, dump_interval // 2), seed=seed, thermostat_tau_fs=md.thermostat_tau_fs,
+                 barostat_tau_fs=md.barostat_tau_fs, bulk_modulus_GPa=md.bulk_modulus_GPa,
+                 barostat_mode="isotropic", momentum_removal_interval=md.momentum_removal_interval,
+                 guards=Guards.from_section(md))
+    out = res.to_dict()
+    out["trajectory_path"] = str(Path(res.trajectory_path).resolve())
+    out["ok"] = res.stopped_by is None and res.n_frames > 2
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}

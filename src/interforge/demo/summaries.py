@@ -1,0 +1,75 @@
+"""Analysis of the demo's production runs: per-run transport and structure, Arrhenius fits per phase,
+room-temperature conductivity, and the interface-versus-bulk summary."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from interforge.config import InterforgeConfig
+from interforge.fileio import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+def _f(x):
+    return float(x) if x is not None and np.isfinite(x) else None
+
+
+def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path) -> dict:
+    """Analyse every finished run; fit Arrhenius per bulk phase; summarise interfaces by region."""
+    from interforge.analysis.diffusion import arrhenius_fit, nernst_einstein_mS_cm
+    from interforge.analysis.pipeline import analyze
+    from interforge.analysis.readers import load_trajectory
+    from interforge.analysis.regions import region_summary
+    from interforge.report.figures import plot_arrhenius, save_all
+
+    s = cfg.analysis
+    per_run, by_phase, interface = [], {}, []
+    for r in runs:
+        if not r.get("trajectory_path"):
+            per_run.append({"name": r["name"], "skipped": f"run failed: {r.get('error')}"})
+            continue
+        traj = load_trajectory(r["trajectory_path"])
+        if traj.n_frames < 4:
+            per_run.append({"name": r["name"], "skipped": "fewer than 4 frames"})
+            continue
+        res = analyze(traj, s, temperature_K=r["T"])
+        folder = out_dir / r["name"]
+        figs = save_all(res, folder)
+        atomic_write_json(folder / "results.json", res.to_json())
+        d = res.diffusion[s.species].total
+        row = {"name": r["name"], "kind": r["kind"], "phase": r["phase"], "T_K": r["T"], "stopped_by": r.get("stopped_by"),
+               "D_cm2_s": _f(d.D_cm2_s), "D_err_cm2_s": _f(d.D_err_cm2_s), "n_per_A3": res.conductivity["n_per_A3"],
+               "sigma_mS_cm": _f(res.conductivity["sigma_mS_cm"]), "figures": figs, "n_frames": res.n_frames}
+        per_run.append(row)
+        if r["kind"] == "bulk" and r.get("stopped_by") is None:
+            by_phase.setdefault(r["phase"], []).append(row)
+        if r["kind"] == "interface" and res.cn is not None and res.interfaces is not None and len(res.interfaces.planes_A):
+            regions = region_summary(res.cn, res.hops, res.interfaces.planes_A, res.interfaces.cell_z_A, s.interface_width_A)
+            interface.append({"name": r["name"], "T_K": r["T"], "planes_A": list(map(float, res.interfaces.planes_A)),
+                              "regions": [g.as_dict() for g in regions],
+                              "D_by_region": {k: _f(v.total.D_cm2_s) for k, v in res.diffusion.items()}})
+
+    arrhenius = {}
+    for phase, rows in by_phase.items():
+        ok = [r for r in rows if r["D_cm2_s"] and r["D_cm2_s"] > 0]
+        entry = {"T_K": [r["T_K"] for r in rows], "D_cm2_s": [r["D_cm2_s"] for r in rows],
+                 "D_err_cm2_s": [r["D_err_cm2_s"] for r in rows]}
+        if len(ok) >= 2:
+            fit = arrhenius_fit([r["T_K"] for r in ok], [r["D_cm2_s"] for r in ok], [r["D_err_cm2_s"] for r in ok])
+            d300, lo, hi = fit.extrapolate(300.0)
+            n = float(np.mean([r["n_per_A3"] for r in ok]))
+            sig = [nernst_einstein_mS_cm(x, n, 300.0, s.charge, s.haven_ratio) for x in (d300, lo, hi)]
+            entry.update({"Ea_eV": fit.Ea_eV, "Ea_err_eV": fit.Ea_err_eV, "D300_cm2_s": d300,
+                          "sigma_RT_mS_cm": sig[0], "sigma_RT_low_mS_cm": sig[1], "sigma_RT_high_mS_cm": sig[2],
+                          "chi2_red": _f(fit.chi2_red),
+                          "figure": str(plot_arrhenius(fit, out_dir / f"arrhenius_{phase}.png"))})
+        else:
+            entry["note"] = "fewer than two temperatures with a positive D: no Arrhenius fit"
+        arrhenius[phase] = entry
+    out = {"runs": per_run, "arrhenius": arrhenius, "interface": interface}
+    atomic_write_json(out_dir / "summary.json", out)
+    return out

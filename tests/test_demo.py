@@ -1,0 +1,90 @@
+"""The main job: `interforge demo` end to end (tiny scale), resume after a kill, the report in Chromium,
+and the paper-scale inputs."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from test_report_html import images_loaded, render_in_chromium
+
+CLI = [sys.executable, "-m", "interforge.cli.main"]
+
+
+def _stages_done(out: Path) -> list[str]:
+    try:
+        return json.loads((out / "manifest.json").read_text())["steps_done"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+@pytest.mark.slow
+def test_tiny_demo_resumes_after_a_kill_and_reports(tmp_path):
+    out = tmp_path / "demo"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [*CLI, "demo", "--scale", "tiny", "--out", str(out), "--json", str(tmp_path / "demo.json")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    while "seed" not in _stages_done(out):
+        assert proc.poll() is None, "the demo stopped before the seed stage finished"
+        assert time.time() - t0 < 900
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    seed_seconds = json.loads((out / "manifest.json").read_text())["timings_s"]["seed"]
+
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "report" in done.stdout and str(out) in done.stdout  # says where its outputs are
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["timings_s"]["seed"] == seed_seconds  # finished work was not redone
+    assert manifest["steps_done"] == ["bulk", "seed", "learn", "validate", "md", "analysis", "report"]
+    assert len(manifest["learn"]["iterations"]) >= 2
+
+    result = json.loads((tmp_path / "demo.json").read_text())
+    for phase in ("alpha-Li2ZrCl6", "ideal-Li2ZrCl6"):
+        assert phase in result["arrhenius"]
+    html = (out / "report.html").read_text()
+    for needle in ("Ea (eV), paper", "sigma_RT (mS/cm), paper", "0.803", "0.066", "CN&lt;6 fraction",
+                   "hops per Li per ns", "What changes at production scale", "chgnet"):
+        assert needle in html, needle
+    assert not re.search(r"(src|href)=['\"](https?:|file:|/)", html)
+    dom, shot = render_in_chromium(out / "report.html", tmp_path)
+    loaded, total = images_loaded(dom)
+    assert total >= 10 and loaded == total
+
+
+@pytest.mark.slow
+def test_paper_scale_inputs(tmp_path):
+    out = tmp_path / "paper"
+    proc = subprocess.run([*CLI, "demo", "--scale", "paper", "--out", str(out), "--json", str(tmp_path / "p.json")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    index = json.loads((tmp_path / "p.json").read_text())
+    assert len(index["interfaces"]) == 4
+    for it in index["interfaces"]:
+        assert 7000 < it["n_atoms"] < 14000, it  # "~10^4 atoms"
+        assert it["max_strain"] < 0.01
+        folder = out / "interfaces" / it["name"]
+        assert (folder / "model.xyz").exists()
+        assert sorted(p.name for p in folder.glob("run_*K.in")) == ["run_300K.in", "run_400K.in", "run_500K.in"]
+    assert {b["phase"]: b["n_atoms"] for b in index["bulk"]} == {
+        "alpha-Li2ZrCl6": 3888, "ideal-Li2ZrCl6": 2592, "beta-Li2ZrCl6": 2592}
+    run_in = (out / "bulk" / "alpha-Li2ZrCl6" / "run_450K.in").read_text().splitlines()
+    assert "time_step 1" in run_in and "correct_velocity 10" in run_in
+    npt = next(line for line in run_in if line.startswith("ensemble"))
+    # npt_scr T1 T2 T_coup p(GPa) B(GPa) p_coup: 1 bar = 1e-4 GPa
+    assert npt.split()[:5] == ["ensemble", "npt_scr", "450", "450", "100"] and float(npt.split()[5]) == 1e-4
+    assert run_in[-1] == "run 5000000" or run_in[-1] == "run 2000000"
+    nep_in = (out / "nep" / "nep.in").read_text()
+    for line in ("type 4 Cl Li O Zr", "zbl 1.2", "cutoff 6 5", "n_max 7 7", "basis_size 11 11", "l_max 4 2 0",
+                 "neuron 50", "generation 100000"):
+        assert line in nep_in, line
+    script = (out / "slurm" / "batch_script.sh").read_text()
+    assert "#SBATCH" in script and "--gres=gpu:1" in script
