@@ -20,14 +20,20 @@ venv: $(VENV)/.installed
 demo: venv
 	$(VENV)/bin/interforge demo --out $(DEMO_OUT)
 
-# Headless Chromium (Debian's package) renders the HTML report in the tests. Installed when missing
-# and we are root with apt; otherwise the rendering test skips with a message saying so.
+# System tools the tests use, from Debian's packages: headless Chromium renders the HTML report;
+# GPAW (GPL, run as a separate program like VASP, never imported by interforge) is the open-source
+# DFT teacher of the slow tier. Installed when missing and we are root with apt; otherwise those
+# tests skip and say why.
 sysdeps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null \
-	      || echo "warning: could not install chromium; the report rendering test will skip"; \
-	  else echo "note: chromium not found; the report rendering test will skip"; fi; }
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="chromium"; \
+	  /usr/bin/python3 -c "import gpaw" >/dev/null 2>&1 || missing="$$missing gpaw gpaw-data"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      echo "installing Debian packages:$$missing"; \
+	      (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing) >/dev/null \
+	        || echo "warning: could not install$$missing; the tests that need them will skip"; \
+	    else echo "note: missing$$missing; the tests that need them will skip"; fi; \
+	  fi
 
 test: venv sysdeps
 	$(PY) -m pytest $(PYTEST_ARGS)
