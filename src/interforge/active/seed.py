@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from ase import Atoms
 from ase.io import read
 

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
-from interforge.fileio import atomic_path, atomic_write_json
+from interforge.fileio import atomic_write_json
 
 log = logging.getLogger(__name__)
 

@@ -51,10 +51,9 @@ def _paper_interface(sub_name, sub_hkl, film_name, film_hkl, cfg: InterforgeConf
     return best, cell
 
 
-def _run_in(model_dir: Path, atoms, temperatures, ns_of, cfg: InterforgeConfig, barostat_mode: str) -> list[str]:
-    from interforge.md.gpumd import GpumdRun, run_in_text, write_model_xyz
+def _run_in(model_dir: Path, temperatures, ns_of, cfg: InterforgeConfig, barostat_mode: str) -> list[str]:
+    from interforge.md.gpumd import GpumdRun, run_in_text
 
-    write_model_xyz(atoms, model_dir / "model.xyz")
     written = []
     md = cfg.md
     for t in temperatures:
@@ -75,6 +74,7 @@ def write_paper_inputs(out_dir: str | Path, cfg: InterforgeConfig | None = None)
     from interforge.config.workflow import SchedulerSettings, WorkflowSection
     from interforge.demo.production_md import supercell_for
     from interforge.interfaces.outputs import write_cell_files
+    from interforge.md.gpumd import write_model_xyz
     from interforge.nep.backends import write_nep_in
     from interforge.workflow import render_batch_script
 
@@ -98,7 +98,7 @@ def write_paper_inputs(out_dir: str | Path, cfg: InterforgeConfig | None = None)
         folder = out / "interfaces" / name
         files = write_cell_files(cell.atoms, folder, name)
         # Non-orthogonal cells: the triclinic SCR form needs full PBC; isotropic coupling keeps the lateral match.
-        runs = _run_in(folder, cell.atoms, p.interface_temperatures_K, lambda t: p.interface_ps / 1000, cfg,
+        runs = _run_in(folder, p.interface_temperatures_K, lambda t: p.interface_ps / 1000, cfg,
                        "isotropic")
         index["interfaces"].append({"name": name, "n_atoms": len(cell.atoms), "formula": cell.atoms.get_chemical_formula(),
                                     "substrate_formula": cell.substrate_formula, "film_formula": cell.film_formula,
@@ -109,7 +109,8 @@ def write_paper_inputs(out_dir: str | Path, cfg: InterforgeConfig | None = None)
     for phase, n_atoms in BULK_ATOMS.items():
         atoms = supercell_for(bulk_cell(phase, cfg), n_atoms)
         folder = out / "bulk" / phase
-        runs = _run_in(folder, atoms, p.bulk_temperatures_K, lambda t: 5.0 if t <= 500 else 2.0, cfg, "isotropic")
+        write_model_xyz(atoms, folder / "model.xyz")
+        runs = _run_in(folder, p.bulk_temperatures_K, lambda t: 5.0 if t <= 500 else 2.0, cfg, "isotropic")
         index["bulk"].append({"phase": phase, "n_atoms": len(atoms), "run_in": runs})
 
     slurm = WorkflowSection(executor="slurm", scheduler=SchedulerSettings(

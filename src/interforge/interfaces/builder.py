@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
-from ase.data import atomic_masses, covalent_radii
+from ase.data import covalent_radii
 from ase.neighborlist import neighbor_list
 
 from interforge.errors import InterforgeError
@@ -268,7 +268,3 @@ def production_size(candidate: Candidate, substrate: BulkInput, film: BulkInput,
         return (m1, m2), n_s, n_f
     return (1, 1), n_s, n_f
 
-
-def atoms_masses(atoms: Atoms) -> np.ndarray:
-    """Standard atomic masses (amu) of the atoms."""
-    return atomic_masses[atoms.numbers]

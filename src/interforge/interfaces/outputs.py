@@ -15,7 +15,6 @@ import numpy as np
 from ase import Atoms
 
 from interforge.fileio import atomic_path, atomic_write_json, atomic_write_text
-from interforge.interfaces.builder import atoms_masses
 from interforge.interfaces.matching import Candidate, miller_str
 
 CSV_COLUMNS = [
@@ -101,17 +100,6 @@ def plot_candidates(candidates: list[Candidate], path: str | Path) -> Path:
     return path
 
 
-def model_xyz_text(atoms: Atoms) -> str:
-    """GPUMD model.xyz text: N, a comment line with lattice/pbc/properties, then species x y z mass."""
-    cell = np.asarray(atoms.cell)
-    lattice = " ".join(f"{x:.10f}" for x in cell.ravel())
-    masses = atoms_masses(atoms)
-    lines = [str(len(atoms)), f'pbc="T T T" lattice="{lattice}" properties=species:S:1:pos:R:3:mass:R:1']
-    for sym, (x, y, z), m in zip(atoms.get_chemical_symbols(), atoms.positions, masses):
-        lines.append(f"{sym} {x:.10f} {y:.10f} {z:.10f} {m:.6f}")
-    return "\n".join(lines) + "\n"
-
-
 def write_cell_files(atoms: Atoms, out_dir: str | Path, stem: str) -> dict[str, str]:
     """Write ``stem``.xyz (extxyz, with the ``block`` array), ``stem``.cif, ``stem``.vasp (POSCAR) and model.xyz."""
     from ase.io import write
@@ -127,5 +115,7 @@ def write_cell_files(atoms: Atoms, out_dir: str | Path, stem: str) -> dict[str, 
             else:
                 write(tmp, atoms, format=fmt)
         paths[key] = str((out_dir / name).resolve())
-    paths["model_xyz"] = str(atomic_write_text(out_dir / "model.xyz", model_xyz_text(atoms)).resolve())
+    from interforge.md.gpumd import write_model_xyz
+
+    paths["model_xyz"] = str(write_model_xyz(atoms, out_dir / "model.xyz").resolve())
     return paths
