@@ -50,3 +50,12 @@ def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
 
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
+
+
+def open_project(args: argparse.Namespace):
+    """(config, workdir, store, structures) of a project command (seed, learn)."""
+    from interforge.active.project import open_store, project_structures
+
+    cfg = config_of(args)
+    workdir = workdir_of(args)
+    return cfg, workdir, open_store(cfg, workdir), project_structures(cfg, workdir)

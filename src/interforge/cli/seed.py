@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from interforge.cli.common import config_of, workdir_of
+from interforge.cli.common import open_project
 
 
 def register(sub, parents):
@@ -14,14 +14,10 @@ def register(sub, parents):
 
 
 def run(args):
-    from interforge.active.project import open_store, project_structures
     from interforge.active.seed import run_seed
     from interforge.workflow import make_executor
 
-    cfg = config_of(args)
-    workdir = workdir_of(args)
-    store = open_store(cfg, workdir)
-    structures = project_structures(cfg, workdir)
+    cfg, workdir, store, structures = open_project(args)
     with make_executor(cfg.workflow, run_dir=workdir / "runinfo") as executor:
         res = run_seed(cfg, workdir, store, structures, executor)
     print(f"seed: {res.n_selected} of {res.n_pool} structures selected, {res.n_labelled} labelled, "
