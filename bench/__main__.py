@@ -1,4 +1,5 @@
-"""Run benchmarks: ``python -m bench`` (all) or ``python -m bench nep md`` (by area name)."""
+"""Run benchmarks: ``python -m bench`` (all), ``python -m bench nep md`` (by area name), or
+``python -m bench active -- ARGS`` (arguments after ``--`` go to that benchmark's ``main``)."""
 
 import importlib
 import pkgutil
@@ -7,6 +8,9 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
+    extra: list[str] = []
+    if "--" in argv:
+        argv, extra = argv[: argv.index("--")], argv[argv.index("--") + 1:]
     names = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.startswith("bench_"))
     wanted = [f"bench_{a.removeprefix('bench_')}" for a in argv] or names
     unknown = set(wanted) - set(names)
@@ -15,7 +19,8 @@ def main(argv: list[str]) -> int:
         return 2
     for name in wanted:
         print(f"=== {name}")
-        importlib.import_module(f"bench.{name}").main()
+        module = importlib.import_module(f"bench.{name}")
+        module.main(extra) if extra else module.main()
     return 0
 
 

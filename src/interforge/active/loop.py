@@ -21,7 +21,7 @@ from ase.io import read, write
 from interforge.active.explore import run_exploration
 from interforge.active.manifest import Manifest, Timer
 from interforge.active.schedule import exploration_tasks
-from interforge.active.select import Candidates, collect_candidates, select_for_labelling
+from interforge.active.select import Candidates, collect_candidates, random_selection, select_for_labelling
 from interforge.config import InterforgeConfig
 from interforge.data import LabelStore, split_fraction
 from interforge.errors import InterforgeError
@@ -76,10 +76,15 @@ class ActiveLearner:
         return paths
 
     def _freeze_holdout(self) -> set[str]:
-        """The hold-out set: a hash-chosen fraction of the labels present at the first start, frozen on disk."""
+        """The hold-out set, frozen on disk at the first start: the seed step's hold-out labels (stage
+        ``holdout``) when there are any, else a hash-chosen fraction of the labels present."""
         path = self.workdir / "holdout.json"
         if path.exists():
             return set(json.loads(path.read_text())["struct_hashes"])
+        dedicated = sorted({r.struct_hash for r in self.store.rows(status="ok", stage="holdout")})
+        if dedicated:
+            atomic_write_json(path, {"source": "seed pool", "struct_hashes": dedicated})
+            return set(dedicated)
         frac = self.cfg.active.holdout_fraction
         rows = [r.struct_hash for r in self.store.rows(status="ok")]
         chosen = sorted(h for h in rows if split_fraction(h, "holdout") < frac)
@@ -140,9 +145,13 @@ class ActiveLearner:
         if not m.done("select"):
             t = Timer()
             trajs = [(o["task_id"], Path(o["trajectory"])) for o in m["explore"] if o.get("trajectory")]
-            cands = collect_candidates(trajs, self.cfg.active.threshold, self.cfg.active.threshold_upper)
-            sel = select_for_labelling(cands, models[0], self.training_set(), self.cfg.active.budget,
-                                       self.cfg.active.close_contact_factor, seed)
+            a = self.cfg.active
+            cands = collect_candidates(trajs, a.threshold, a.threshold_upper)
+            if a.selection == "random":
+                sel = random_selection(trajs, a.budget, a.close_contact_factor, seed)
+                sel.n_candidates = len(cands.structures)  # convergence is still judged by the committee
+            else:
+                sel = select_for_labelling(cands, models[0], self.training_set(), a.budget, a.close_contact_factor, seed)
             _write_xyz(sel.structures, d / "selected.xyz")
             np.save(d / "deviations.npy", np.asarray(cands.all_deviations, dtype=float))
             self._plot_iteration(d, cands)

@@ -66,6 +66,15 @@ def _pool_from_md(outcomes: list, names: list[str]) -> list[Atoms]:
     return pool
 
 
+def _holdout_from_pool(pool: list[Atoms], selected: set[int], n: int) -> list[Atoms]:
+    """``n`` pool members not selected for training, chosen by content hash (reproducible, unbiased)."""
+    from interforge.data import split_fraction, structure_hash
+
+    rest = [a for i, a in enumerate(pool) if i not in selected]
+    rest.sort(key=lambda a: split_fraction(structure_hash(a), "holdout"))
+    return rest[:n]
+
+
 def run_seed(cfg: InterforgeConfig, workdir: str | Path, store: LabelStore, structures: dict[str, Atoms],
              executor=None) -> SeedResult:
     """Generate, select and label the seed set for ``structures`` (name → cell)."""
@@ -89,6 +98,7 @@ def run_seed(cfg: InterforgeConfig, workdir: str | Path, store: LabelStore, stru
         paths[name] = str(p.resolve())
 
     sel_path = d / "selected.xyz"
+    holdout_path = d / "holdout.xyz"
     if not m.done("select"):
         t = Timer()
         steps = max(1, int(round(s.md_ps * 1000 / cfg.md.timestep_fs)))
@@ -116,21 +126,28 @@ def run_seed(cfg: InterforgeConfig, workdir: str | Path, store: LabelStore, stru
         categories = [a.info["category"] for a in pool]
         picked = pick_representatives(pool, s, seed=cfg.project.seed)
         selected = [pool[i] for i in picked.indices]
-        with atomic_path(sel_path) as tmp:
-            from ase.io import write
+        holdout = _holdout_from_pool(pool, set(picked.indices), s.n_holdout)
+        from ase.io import write
 
-            write(tmp, selected, format="extxyz")
+        for path, frames in ((sel_path, selected), (holdout_path, holdout)):
+            with atomic_path(path) as tmp:
+                write(tmp, frames, format="extxyz")
         map_path = plot_selection_maps(picked.descriptors.values, picked.indices, categories, d / "seed_map.png",
                                        seed=cfg.project.seed, perplexity=s.tsne_perplexity,
                                        max_points=s.map_max_points, title="seed selection").path
-        m.mark("select", t.elapsed, n_pool=len(pool), n_selected=len(selected), map_path=str(map_path))
+        m.mark("select", t.elapsed, n_pool=len(pool), n_selected=len(selected), n_holdout=len(holdout),
+               map_path=str(map_path))
 
     if not m.done("label"):
         t = Timer()
         from interforge.teacher import label_structures
 
-        selected = read(sel_path, ":")
-        report = label_structures(selected, store, cfg.teacher, executor=executor, stage="seed", iteration=0,
-                                  source="seed")
-        m.mark("label", t.elapsed, n_labelled=report.n_labelled, n_failed=report.n_failed)
+        report = label_structures(read(sel_path, ":"), store, cfg.teacher, executor=executor, stage="seed",
+                                  iteration=0, source="seed")
+        n_ok, n_failed = report.n_labelled, report.n_failed
+        if m["n_holdout"]:
+            report = label_structures(read(holdout_path, ":"), store, cfg.teacher, executor=executor,
+                                      stage="holdout", iteration=0, source="seed pool (hold-out)")
+            n_ok, n_failed = n_ok + report.n_labelled, n_failed + report.n_failed
+        m.mark("label", t.elapsed, n_labelled=n_ok, n_failed=n_failed)
     return SeedResult(m["n_pool"], m["n_selected"], m["n_labelled"], m["n_failed"], m["map_path"], str(sel_path))

@@ -82,3 +82,19 @@ def select_for_labelling(cands: Candidates, model_path: str | Path, training: Se
     picked = pick_farthest(kept, budget, nep_descriptor_fn(model_path), reference=list(training), seed=seed)
     chosen = picked.indices
     return Selection([kept[i] for i in chosen], [origins[i] for i in chosen], n, len(contact.rejected))
+
+
+def random_selection(trajectories: Sequence[tuple[str, Path]], budget: int, contact_factor: float = 0.7,
+                     seed: int = 0) -> Selection:
+    """Baseline: ``budget`` explored frames drawn uniformly (after the close-contact filter), ignoring
+    the committee. Used to measure what query by committee buys (bench/bench_active.py)."""
+    frames = collect_candidates(trajectories, threshold=-1.0)
+    n = len(frames.structures)
+    if n == 0:
+        return Selection([], [], 0, 0)
+    contact = filter_close_contacts(frames.structures, contact_factor)
+    rng = np.random.default_rng(seed)
+    kept = list(contact.kept)
+    chosen = sorted(rng.choice(kept, size=min(budget, len(kept)), replace=False).tolist()) if kept else []
+    return Selection([frames.structures[i] for i in chosen], [frames.origins[i] for i in chosen], n,
+                     len(contact.rejected))

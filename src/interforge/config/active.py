@@ -1,5 +1,7 @@
 """``[active]``: the query-by-committee loop (paper: 4 models, 0.3 eV/Å, 0.7 x covalent radii, FPS)."""
 
+from typing import Literal
+
 from pydantic import Field
 
 from interforge.config.base import Section
@@ -11,6 +13,9 @@ class ActiveSection(Section):
     threshold: float = Field(0.3, gt=0, description="Candidate if the committee's max force deviation exceeds this, eV/Å.")
     threshold_upper: float = Field(0.0, ge=0, description="Discard frames above this deviation (0 = no upper bound), eV/Å.")
     close_contact_factor: float = Field(0.7, gt=0, description="Discard if any r_ij < factor x (R_i + R_j), covalent radii.")
+    selection: Literal["committee", "random"] = Field(
+        "committee", description="committee = deviation threshold + close-contact filter + farthest-point selection (the paper); random = a uniform draw of explored frames (the baseline of bench/bench_active.py).",
+    )
     budget: int = Field(50, ge=1, description="Structures labelled per iteration (farthest-point selection).")
     max_iterations: int = Field(25, ge=1, description="Stop after this many iterations if not converged.")
     explore_ps: float = Field(100.0, gt=0, description="Length of each exploration MD run, ps.")

@@ -22,6 +22,10 @@ class SamplingSection(Section):
     soap_l_max: int = Field(4, ge=0, description="SOAP angular expansion.")
     soap_sigma: float = Field(0.5, gt=0, description="SOAP Gaussian width, Å.")
     n_select: int = Field(100, ge=1, description="Representatives selected by PCA + clustering.")
+    n_holdout: int = Field(
+        20, ge=0,
+        description="Structures of the seed pool not selected for training, labelled as the fixed hold-out set of the loop (0 = a hash-chosen share of the seed labels instead).",
+    )
     soap_average: Literal["outer", "inner"] = Field(
         "outer", description="Per-structure SOAP average: outer (mean of per-atom spectra) or inner (spectrum of mean density).",
     )
