@@ -109,8 +109,8 @@ def li_hop_endpoints(atoms: Atoms, max_hop_A: float = 4.0) -> tuple[Atoms, Atoms
 
 def neb_barrier(initial: Atoms, final: Atoms, calc_factory, n_images: int = 5, fmax: float = 0.1,
                 steps: int = 150) -> tuple[float, list[float]]:
-    """Climbing-image NEB barrier (eV) with endpoints relaxed at fixed cell; ``calc_factory()`` gives a
-    fresh calculator per image."""
+    """Climbing-image NEB barrier (eV) with endpoints relaxed at fixed cell. ``calc_factory()`` is called
+    once per image; it may return the same calculator every time (images are evaluated in turn)."""
     from ase.mep import NEB
     from ase.optimize import FIRE
 
@@ -123,7 +123,7 @@ def neb_barrier(initial: Atoms, final: Atoms, calc_factory, n_images: int = 5, f
     images = [ends[0]] + [ends[0].copy() for _ in range(n_images)] + [ends[1]]
     for im in images[1:-1]:
         im.calc = calc_factory()
-    neb = NEB(images, climb=True, allow_shared_calculator=False)
+    neb = NEB(images, climb=True, allow_shared_calculator=True)
     neb.interpolate(mic=True)
     FIRE(neb, logfile=None).run(fmax=fmax, steps=steps)
     energies = [float(im.get_potential_energy()) for im in images]
