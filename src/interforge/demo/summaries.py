@@ -18,6 +18,24 @@ def _f(x):
     return float(x) if x is not None and np.isfinite(x) else None
 
 
+#: A run that a guard stopped is analysed up to this share of its length before the stop: the frames
+#: just before a blow-up are already unphysical.
+GUARD_MARGIN = 0.2
+MIN_FRAMES = 20
+
+
+def usable_part(traj, stopped_by: str | None):
+    """The trajectory, or for a guard-stopped run its first (1 - GUARD_MARGIN) share (None if too short)."""
+    from interforge.analysis.readers import Trajectory
+
+    if stopped_by is None:
+        return traj
+    k = int(traj.n_frames * (1 - GUARD_MARGIN))
+    if k < MIN_FRAMES:
+        return None
+    return Trajectory(traj.numbers, traj.positions[:k], traj.cells[:k], traj.times_ps[:k], traj.path)
+
+
 def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path) -> dict:
     """Analyse every finished run; fit Arrhenius per bulk phase; summarise interfaces by region."""
     from interforge.analysis.diffusion import arrhenius_fit, nernst_einstein_mS_cm
@@ -32,9 +50,10 @@ def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path) -> dict
         if not r.get("trajectory_path"):
             per_run.append({"name": r["name"], "skipped": f"run failed: {r.get('error')}"})
             continue
-        traj = load_trajectory(r["trajectory_path"])
-        if traj.n_frames < 4:
-            per_run.append({"name": r["name"], "skipped": "fewer than 4 frames"})
+        traj = usable_part(load_trajectory(r["trajectory_path"]), r.get("stopped_by"))
+        if traj is None or traj.n_frames < 4:
+            per_run.append({"name": r["name"], "kind": r["kind"], "T_K": r["T"], "stopped_by": r.get("stopped_by"),
+                            "skipped": f"too few frames before the {r.get('stopped_by')} guard stopped the run"})
             continue
         res = analyze(traj, s, temperature_K=r["T"])
         folder = out_dir / r["name"]
@@ -43,14 +62,16 @@ def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path) -> dict
         d = res.diffusion[s.species].total
         row = {"name": r["name"], "kind": r["kind"], "phase": r["phase"], "T_K": r["T"], "stopped_by": r.get("stopped_by"),
                "D_cm2_s": _f(d.D_cm2_s), "D_err_cm2_s": _f(d.D_err_cm2_s), "n_per_A3": res.conductivity["n_per_A3"],
-               "sigma_mS_cm": _f(res.conductivity["sigma_mS_cm"]), "figures": figs, "n_frames": res.n_frames}
+               "sigma_mS_cm": _f(res.conductivity["sigma_mS_cm"]), "figures": figs, "n_frames": res.n_frames,
+               "analysed_ps": float(traj.times_ps[-1] - traj.times_ps[0])}
         per_run.append(row)
-        if r["kind"] == "bulk" and r.get("stopped_by") is None:
+        if r["kind"] == "bulk":
             by_phase.setdefault(r["phase"], []).append(row)
         if r["kind"] == "interface" and res.cn is not None and res.interfaces is not None and len(res.interfaces.planes_A):
             regions = region_summary(res.cn, res.hops, res.interfaces.planes_A, res.interfaces.cell_z_A, s.interface_width_A)
             interface.append({"name": r["name"], "T_K": r["T"], "planes_A": list(map(float, res.interfaces.planes_A)),
-                              "regions": [g.as_dict() for g in regions],
+                              "regions": [{k: (_f(v) if isinstance(v, float) else v) for k, v in g.as_dict().items()}
+                                          for g in regions],
                               "D_by_region": {k: _f(v.total.D_cm2_s) for k, v in res.diffusion.items()}})
 
     arrhenius = {}
