@@ -170,8 +170,8 @@ class ActiveLearner:
     def _train(self, out: Path, seed: int):
         from interforge.nep import train_committee
 
-        settings = self.cfg.nep.model_copy(update={"seed": seed}) if "seed" in type(self.cfg.nep).model_fields \
-            else self.cfg.nep
+        # A new seed per iteration: members are independent draws, not re-runs of the previous committee.
+        settings = self.cfg.nep.model_copy(update={"seed": seed})
         return train_committee(self.training_set(), out, settings, executor=self.executor)
 
     def _evaluate_holdout(self, models: list[str]) -> dict:
