@@ -35,10 +35,11 @@ def register(sub, parents):
 
 def open_store(args) -> LabelStore:
     """The store named by --db, else the config's [data] db resolved in the working directory."""
-    url = args.db or config_of(args).data.db
-    if "://" not in url and not url.startswith("/"):
-        url = str(workdir_of(args) / url) if not args.db else url
-    return LabelStore(url)
+    if args.db:
+        return LabelStore(args.db)
+    from interforge.active.project import open_store as project_store
+
+    return project_store(config_of(args), workdir_of(args))
 
 
 def run_import(args):
