@@ -128,8 +128,9 @@ class ActiveLearner:
 
         if not m.done("train"):
             t = Timer()
-            committee = self._train(d / "committee", seed)
-            m.mark("train", t.elapsed, models=committee.nep_paths, n_train=len(self.training_set()),
+            train = self.training_set()
+            committee = self._train(train, d / "committee", seed)
+            m.mark("train", t.elapsed, models=committee.nep_paths, n_train=len(train),
                    train_metrics=committee.metrics_path)
         models = m["models"]
 
@@ -167,12 +168,12 @@ class ActiveLearner:
         return m
 
     # -- steps ---------------------------------------------------------------------------
-    def _train(self, out: Path, seed: int):
+    def _train(self, train: list[Atoms], out: Path, seed: int):
         from interforge.nep import train_committee
 
         # A new seed per iteration: members are independent draws, not re-runs of the previous committee.
         settings = self.cfg.nep.model_copy(update={"seed": seed})
-        return train_committee(self.training_set(), out, settings, executor=self.executor)
+        return train_committee(train, out, settings, executor=self.executor)
 
     def _evaluate_holdout(self, models: list[str]) -> dict:
         from interforge.nep import CommitteeCalculator

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 
 from interforge.active.manifest import Manifest, Timer
 from interforge.config import InterforgeConfig, config_from_dict
@@ -213,7 +212,3 @@ def paper_values() -> dict:
     return {"alpha-Li2ZrCl6": {"sigma_RT_mS_cm": 0.803, "Ea_eV": 0.29},
             "ideal-Li2ZrCl6": {"sigma_RT_mS_cm": 0.066, "Ea_eV": 0.49},
             "experiment_alpha": {"sigma_RT_mS_cm": "0.29-0.81", "Ea_eV": 0.35}}
-
-
-def finite(x) -> float | None:
-    return float(x) if x is not None and np.isfinite(x) else None

@@ -20,7 +20,8 @@ STYLE = {"font.size": 9, "axes.linewidth": 0.8, "lines.linewidth": 1.3, "savefig
          "figure.figsize": (3.4, 2.6), "axes.spines.top": False, "axes.spines.right": False}
 
 
-def _save(fig, path) -> Path:
+def save_figure(fig, path) -> Path:
+    """Write ``fig`` atomically (format from the suffix, PNG by default) and close it."""
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
@@ -47,7 +48,7 @@ def plot_msd(diffusion, path) -> Path:
         ax.set_xlabel("lag time (ps)")
         ax.set_ylabel("MSD (Å²)")
         ax.legend(frameon=False, fontsize=7)
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_arrhenius(fit, path, T_extrapolate: float = 300.0) -> Path:
@@ -66,7 +67,7 @@ def plot_arrhenius(fit, path, T_extrapolate: float = 300.0) -> Path:
         ax.set_xlabel("1000/T (1/K)")
         ax.set_ylabel("log10 D (cm²/s)")
         ax.legend(frameon=False, fontsize=7)
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_rdf(rdfs, path) -> Path:
@@ -82,7 +83,7 @@ def plot_rdf(rdfs, path) -> Path:
         ax.set_ylabel("g(r)")
         ax2.set_ylabel("running CN (dashed)")
         ax.legend(frameon=False, fontsize=7)
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_cn_profile(cn, path, planes=None) -> Path:
@@ -103,7 +104,7 @@ def plot_cn_profile(cn, path, planes=None) -> Path:
         for p in planes if planes is not None else []:
             for a in (a1, a2):
                 a.axvline(p, color="0.5", ls=":", lw=0.8)
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_density_map(density, path, species: str = "Li") -> Path:
@@ -115,7 +116,7 @@ def plot_density_map(density, path, species: str = "Li") -> Path:
         fig.colorbar(im, ax=ax, label=f"{species} density (Å⁻³)")
         ax.set_xlabel("z (Å)")
         ax.set_ylabel("time (ps)")
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_hops(hops, path, planes=None) -> Path:
@@ -135,7 +136,7 @@ def plot_hops(hops, path, planes=None) -> Path:
         ah.set_xlabel(f"|Δr| over {hops.lag_ps:g} ps (Å)")
         ah.set_ylabel("ion-pairs")
         fig.tight_layout()
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_displacement(disp, path) -> Path:
@@ -152,7 +153,7 @@ def plot_displacement(disp, path) -> Path:
         ax.set_ylabel("R_z (Å)")
         ax.set_title(f"net displacement after {disp.t0_ps:g} ps", fontsize=8)
         ax.legend(frameon=False, fontsize=6)
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_csm_volume(polys, path) -> Path:
@@ -168,7 +169,7 @@ def plot_csm_volume(polys, path) -> Path:
             ax.set_title(f"{region} ({len(v)})", fontsize=8)
             ax.set_xlabel("polyhedron volume (Å³)")
         axes[0].set_ylabel("CSM")
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def save_all(results, out_dir) -> dict[str, str]:

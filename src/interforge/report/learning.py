@@ -10,14 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from interforge.fileio import atomic_path  # noqa: E402
+from interforge.report.figures import save_figure  # noqa: E402
 
 
-def _save(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=130, bbox_inches="tight", format="png")
-    plt.close(fig)
-    return Path(path)
 
 
 def plot_deviation_histogram(deviations: np.ndarray, threshold: float, path: str | Path, title: str = "") -> Path:
@@ -32,7 +27,7 @@ def plot_deviation_histogram(deviations: np.ndarray, threshold: float, path: str
     ax.set_ylabel("frames")
     ax.set_title(f"{title}: {n_above} of {deviations.size} frames above threshold" if title else "")
     ax.legend(frameon=False)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def plot_learning_summary(rows: list[dict], path: str | Path) -> Path:
@@ -50,7 +45,7 @@ def plot_learning_summary(rows: list[dict], path: str | Path) -> Path:
     for ax in (a1, a2):
         ax.xaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def plot_ev_curves(curves, path: str | Path) -> Path:
@@ -70,7 +65,7 @@ def plot_ev_curves(curves, path: str | Path) -> Path:
         ax.axis("off")
     axes.ravel()[0].legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def plot_neb(results, path: str | Path) -> Path:
@@ -85,4 +80,4 @@ def plot_neb(results, path: str | Path) -> Path:
         ax.set_ylabel("E - E_initial (eV)")
         ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
