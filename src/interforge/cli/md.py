@@ -27,7 +27,10 @@ def register(sub, parents):
     p.add_argument("--dump-interval", type=int, metavar="N", help="steps between trajectory frames")
     p.add_argument("--thermo-interval", type=int, metavar="N", help="steps between thermo lines")
     p.add_argument("--seed", type=int, help="random seed (velocities, thermostat, barostat)")
-    p.add_argument("--gpumd-version", default=None, help="GPUMD dialect, e.g. 4.0 or latest (default: config [md] gpumd_version)")
+    p.add_argument("--gpumd-version", default=None, metavar="V",
+                   help="run.in grammar when gpumd is not on PATH: e.g. 5.6 (the release), latest (master), auto "
+                        "(the newest release); default: config [md] gpumd_version. A gpumd on PATH is asked for "
+                        "its version, which decides")
     p.set_defaults(func=run_md_cli)
 
 

@@ -51,8 +51,17 @@ def _paper_interface(sub_name, sub_hkl, film_name, film_hkl, cfg: InterforgeConf
     return best, cell
 
 
-def _run_in(model_dir: Path, temperatures, ns_of, cfg: InterforgeConfig, barostat_mode: str) -> list[str]:
-    from interforge.md.gpumd import GpumdRun, run_in_text
+def _gpumd_version(cfg: InterforgeConfig) -> str:
+    """The grammar of the production run.in files: the configured GPUMD version when it names a release, else
+    the newest release (these files are for a cluster's installed GPUMD, not for master)."""
+    from interforge.md.gpumd import RELEASED_VERSION, parse_version
+
+    v = cfg.md.gpumd_version
+    return v if parse_version(v) <= parse_version(RELEASED_VERSION) and str(v).lower() != "auto" else RELEASED_VERSION
+
+
+def _run_in(model_dir: Path, atoms, temperatures, ns_of, cfg: InterforgeConfig, barostat_mode: str) -> list[str]:
+    from interforge.md.gpumd import GpumdRun, box_is_triclinic, run_in_text
 
     written = []
     md = cfg.md
@@ -61,7 +70,9 @@ def _run_in(model_dir: Path, temperatures, ns_of, cfg: InterforgeConfig, barosta
                        pressure_bar=md.pressure_bar, timestep_fs=md.timestep_fs, thermostat_tau_fs=md.thermostat_tau_fs,
                        barostat_tau_fs=md.barostat_tau_fs, bulk_modulus_GPa=md.bulk_modulus_GPa,
                        barostat_mode=barostat_mode, momentum_removal_interval=md.momentum_removal_interval,
-                       dump_interval=int(cfg.production.dump_ps * 1000 / md.timestep_fs), thermo_interval=1000)
+                       dump_interval=int(cfg.production.dump_ps * 1000 / md.timestep_fs),
+                       thermo_interval=md.thermo_interval, gpumd_version=_gpumd_version(cfg),
+                       triclinic=box_is_triclinic(atoms.cell.array), pbc=tuple(bool(p) for p in atoms.pbc))
         path = model_dir / f"run_{t:g}K.in"
         atomic_write_text(path, run_in_text(run))
         written.append(path.name)
@@ -97,8 +108,9 @@ def write_paper_inputs(out_dir: str | Path, cfg: InterforgeConfig | None = None)
             continue
         folder = out / "interfaces" / name
         files = write_cell_files(cell.atoms, folder, name)
-        # Non-orthogonal cells: the triclinic SCR form needs full PBC; isotropic coupling keeps the lateral match.
-        runs = _run_in(folder, p.interface_temperatures_K, lambda t: p.interface_ps / 1000, cfg,
+        # GPUMD's isotropic npt_scr needs a box matrix without off-diagonal elements; for other cells the
+        # writer takes the 6-component form (each axis coupled to the same pressure, tilts held).
+        runs = _run_in(folder, cell.atoms, p.interface_temperatures_K, lambda t: p.interface_ps / 1000, cfg,
                        "isotropic")
         index["interfaces"].append({"name": name, "n_atoms": len(cell.atoms), "formula": cell.atoms.get_chemical_formula(),
                                     "substrate_formula": cell.substrate_formula, "film_formula": cell.film_formula,
@@ -110,7 +122,7 @@ def write_paper_inputs(out_dir: str | Path, cfg: InterforgeConfig | None = None)
         atoms = supercell_for(bulk_cell(phase, cfg), n_atoms)
         folder = out / "bulk" / phase
         write_model_xyz(atoms, folder / "model.xyz")
-        runs = _run_in(folder, p.bulk_temperatures_K, lambda t: 5.0 if t <= 500 else 2.0, cfg, "isotropic")
+        runs = _run_in(folder, atoms, p.bulk_temperatures_K, lambda t: 5.0 if t <= 500 else 2.0, cfg, "isotropic")
         index["bulk"].append({"phase": phase, "n_atoms": len(atoms), "run_in": runs})
 
     slurm = WorkflowSection(executor="slurm", scheduler=SchedulerSettings(
@@ -121,17 +133,18 @@ def write_paper_inputs(out_dir: str | Path, cfg: InterforgeConfig | None = None)
     atomic_write_text(out / "slurm" / "batch_script.sh", render_batch_script(slurm))
     index["slurm"] = {"config": str((out / "slurm" / "interforge.toml").resolve()),
                       "batch_script": str((out / "slurm" / "batch_script.sh").resolve())}
-    atomic_write_text(out / "README.md", _readme(index))
+    atomic_write_text(out / "README.md", _readme(index, _gpumd_version(cfg)))
     atomic_write_json(out / "index.json", index)
     return index
 
 
-def _readme(index: dict) -> str:
+def _readme(index: dict, gpumd_version: str) -> str:
     lines = ["# Production inputs at the paper's scale (written by `interforge demo --scale paper`)", "",
              "Nothing here has been run. Each folder holds a GPUMD `model.xyz` and one `run_<T>K.in` per temperature",
              "(NPT, BDP thermostat + SCR barostat at 1 bar, 1 fs, momentum removed every 10 steps). Put the trained",
              "`nep.txt` (from `nep/nep.in` + your labelled data) beside the folders and run `gpumd` with each run file",
-             "copied to `run.in`. `slurm/interforge.toml` is a project file for a Slurm cluster with VASP labels.", "",
+             f"copied to `run.in` (the grammar of GPUMD {gpumd_version}). `slurm/interforge.toml` is a project file",
+             "for a Slurm cluster with VASP labels.", "",
              "| system | atoms |", "|---|---|"]
     lines += [f"| {i['name']} | {i.get('n_atoms', i.get('error'))} |" for i in index["interfaces"]]
     lines += [f"| bulk {b['phase']} | {b['n_atoms']} |" for b in index["bulk"]]
