@@ -42,6 +42,11 @@ class Manifest:
             self.data["steps_done"].append(step)
         self.save()
 
+    def reopen(self, steps) -> None:
+        """Mark ``steps`` as not done (their results stay until they are redone)."""
+        self.data["steps_done"] = [s for s in self.data["steps_done"] if s not in steps]
+        self.save()
+
     def save(self) -> None:
         atomic_write_json(self.path, self.data)
 

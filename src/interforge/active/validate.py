@@ -64,8 +64,23 @@ def _energy_per_atom(atoms: Atoms, calc) -> float:
     return float(a.get_potential_energy()) / len(a)
 
 
-def ev_curve(phase: str, atoms: Atoms, nep, teacher, strains: Sequence[float] = np.linspace(-0.04, 0.04, 7)) -> EVCurve:
-    """Static E(V) of isotropically scaled copies (volume strain ±12 %) with both calculators."""
+def _relaxed_at_fixed_cell(atoms: Atoms, calc, steps: int, fmax: float = 0.05) -> float:
+    from ase.optimize import FIRE
+
+    a = atoms.copy()
+    a.calc = calc
+    if steps > 0:
+        FIRE(a, logfile=None).run(fmax=fmax, steps=steps)
+    return float(a.get_potential_energy()) / len(a)
+
+
+def ev_curve(phase: str, atoms: Atoms, nep, teacher, strains: Sequence[float] = np.linspace(-0.03, 0.04, 7),
+             relax_steps: int = 0) -> EVCurve:
+    """E(V) of isotropically scaled copies (linear strains, default -3 % to +4 %) with both calculators.
+
+    With ``relax_steps`` > 0 the atoms relax at each fixed cell (FIRE, each calculator on its own), as an
+    E-V curve must: a curve of unrelaxed, scaled positions puts the minimum at the wrong volume when
+    the internal coordinates are not at their minimum for the calculator."""
     from ase.eos import EquationOfState
     from ase.units import GPa
 
@@ -74,8 +89,8 @@ def ev_curve(phase: str, atoms: Atoms, nep, teacher, strains: Sequence[float] = 
         a = atoms.copy()
         a.set_cell(a.cell * (1 + s), scale_atoms=True)
         vols.append(a.get_volume() / len(a))
-        e_t.append(_energy_per_atom(a, teacher))
-        e_n.append(_energy_per_atom(a, nep))
+        e_t.append(_relaxed_at_fixed_cell(a, teacher, relax_steps))
+        e_n.append(_relaxed_at_fixed_cell(a, nep, relax_steps))
     fits = []
     for e in (e_t, e_n):
         try:
@@ -159,7 +174,7 @@ def validate_model(model_path: str, teacher_calc, phases: dict[str, Atoms], hold
         rep.holdout_rmse = pdata.rmse()
         rep.figures += [str(p) for p in plot_parity(pdata, out, label="hold-out")]
     for name, atoms in phases.items():
-        rep.ev_curves.append(ev_curve(name, atoms, nep, teacher_calc))
+        rep.ev_curves.append(ev_curve(name, atoms, nep, teacher_calc, relax_steps=relax_steps))
         log.info("E-V %s: V0 %.2f (teacher) vs %.2f (NEP) Å³/atom", name, rep.ev_curves[-1].v0_teacher,
                  rep.ev_curves[-1].v0_nep)
     if rep.ev_curves:

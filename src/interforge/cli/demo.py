@@ -14,6 +14,8 @@ def register(sub, parents):
     p.add_argument("--scale", default="laptop", choices=["laptop", "tiny", "paper"],
                    help="laptop: the full pipeline in < 30 min on 2 cores; tiny: a few minutes (tests); "
                         "paper: write GPUMD/NEP/Slurm inputs at the paper's scale")
+    p.add_argument("--force", action="store_true",
+                   help="run production MD even if the final model failed a validation gate (the report says so first)")
     p.set_defaults(func=run)
 
 
@@ -29,11 +31,38 @@ def run(args):
         return res
     from interforge.demo import run_demo
 
-    res = run_demo(out, args.scale)
+    res = run_demo(out, args.scale, force=args.force)
+    refused = res.manifest["md"].get("refused")
+    if refused:
+        print(f"production MD refused: the final model failed validation gate(s) {', '.join(refused)} "
+              "(--force runs it anyway)")
+        args.exit_code = 3
     print(f"demo finished: report {res.report}")
     print(f"all outputs in {res.out_dir}")
-    return {"out_dir": res.out_dir, "report": res.report, "timings_s": res.manifest.get("timings_s"),
-            "arrhenius": {k: {kk: v.get(kk) for kk in ("Ea_eV", "Ea_err_eV", "sigma_RT_mS_cm", "sigma_RT_low_mS_cm",
-                                                       "sigma_RT_high_mS_cm")}
-                          for k, v in res.manifest["analysis"]["arrhenius"].items()},
-            "interface": res.manifest["analysis"]["interface"]}
+    return demo_summary(res)
+
+
+def demo_summary(res) -> dict:
+    """The demo's ``--json``: stable keys ``final_model``, ``model_dispersion``, ``structures``, ``gates``,
+    ``transport`` (phase -> Ea_eV, Ea_err_eV, sigma_RT_mS_cm, D_cm2_s by temperature), plus the rest."""
+    from interforge.nep.dispersion import read_dispersion
+
+    m = res.manifest
+    model = m["learn"]["final_models"][0]
+    disp = read_dispersion(model)
+    structures = {}
+    for r in m["md"]["runs"]:
+        structures.setdefault(r["phase"], r["structure"])
+    transport = {}
+    for phase, a in m["analysis"]["arrhenius"].items():
+        runs = [r for r in m["analysis"]["runs"] if r.get("phase") == phase and r.get("kind") == "bulk"]
+        transport[phase] = {"Ea_eV": a.get("Ea_eV"), "Ea_err_eV": a.get("Ea_err_eV"),
+                            "sigma_RT_mS_cm": a.get("sigma_RT_mS_cm"),
+                            "D_cm2_s": {f"{r['T_K']:g}": r.get("D_cm2_s") for r in runs},
+                            "excluded_runs": [r["name"] for r in runs if r.get("skipped")]}
+    return {"out_dir": res.out_dir, "report": res.report, "final_model": model,
+            "model_dispersion": None if disp is None else disp.calorine(), "structures": structures,
+            "gates": m["validate"]["gates"], "gates_passed": m["validate"]["passed"],
+            "forced_past_gates": m["md"].get("forced_past_gates", []), "production_refused": m["md"].get("refused", []),
+            "transport": transport, "arrhenius": m["analysis"]["arrhenius"],
+            "timings_s": m.get("timings_s"), "interface": m["analysis"]["interface"]}

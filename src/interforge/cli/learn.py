@@ -12,7 +12,8 @@ def register(sub, parents):
                                    "selection), label, retrain; stop when no candidate remains or at max_iterations. "
                                    "Re-running after a kill resumes at the step it was in.")
     p.add_argument("--max-iterations", type=int, help="override [active] max_iterations")
-    p.add_argument("--no-validate", action="store_true", help="skip validation of the final model against the teacher")
+    p.add_argument("--no-validate", action="store_true",
+                   help="skip the validation gates of the final model (see `interforge validate`); exit code 3 when one fails")
     p.set_defaults(func=run)
 
 
@@ -36,21 +37,12 @@ def run(args):
            "iterations": rows, "converged": result.converged, "final_models": result.final_models,
            "summary": result.summary_path}
     if not args.no_validate and result.final_models:
-        out["validation"] = _validate(cfg, workdir, learner, structures, result.final_models[0])
+        from interforge.validation.project import validate_in_project
+
+        rec = validate_in_project(cfg, workdir, result.final_models[0], workdir / "validation")
+        out["validation"] = rec.to_dict()
+        print(f"validation gates: {'all passed' if rec.passed else 'FAILED ' + ', '.join(out['validation']['failed'])}"
+              f" ({workdir / 'validation' / 'validation.json'})")
+        args.exit_code = 0 if rec.passed else 3
     print(f"{'converged' if result.converged else 'stopped'} after {len(rows)} iteration(s); summary: {result.summary_path}")
     return out
-
-
-def _validate(cfg, workdir, learner, structures, model):
-    from interforge.active.validate import validate_model
-    from interforge.teacher import make_calculator
-
-    bulk = {k: v for k, v in structures.items() if "__" not in k}
-    neb = [k for k in bulk if "Li2ZrCl6" in k][: cfg.active.validate_neb_phases]
-    rep = validate_model(model, make_calculator(cfg.teacher), bulk, learner.holdout_set(), workdir / "validation",
-                         neb_phases=neb, relax_steps=cfg.active.validate_relax_steps)
-    return {"holdout_rmse": rep.holdout_rmse, "phase_energies_meV_atom": rep.phase_energies_meV_atom,
-            "neb": [{"phase": n.phase, "barrier_nep_eV": n.barrier_nep_eV, "barrier_teacher_eV": n.barrier_teacher_eV}
-                    for n in rep.neb],
-            "ev": [{"phase": c.phase, "v0_teacher": c.v0_teacher, "v0_nep": c.v0_nep, "b_teacher_GPa": c.b_teacher_GPa,
-                    "b_nep_GPa": c.b_nep_GPa} for c in rep.ev_curves]}

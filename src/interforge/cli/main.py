@@ -17,7 +17,8 @@ from interforge.logs import configure_logging
 log = logging.getLogger("interforge.cli")
 
 # Verbs are listed in this order in --help; modules not named here follow alphabetically.
-VERB_ORDER = ["init", "bulk", "interfaces", "data", "label", "seed", "train", "learn", "md", "analyze", "report", "demo"]
+VERB_ORDER = ["init", "bulk", "interfaces", "data", "label", "seed", "train", "learn", "validate", "md", "analyze",
+              "report", "demo"]
 _NOT_VERBS = {"common", "main"}
 
 
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interforge: interrupted", file=sys.stderr)
         return 130
-    return 0
+    # A verb that ran but has a verdict to report (a failed gate, a guard that stopped MD) sets exit_code.
+    return int(getattr(args, "exit_code", 0) or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -34,6 +34,17 @@ def register(sub, parents):
     p.set_defaults(func=run_md_cli)
 
 
+def _warn_unvalidated(models) -> None:
+    import sys
+
+    from interforge.validation import production_check
+
+    for m in models:
+        ok, msg = production_check(m)
+        if not ok:
+            print(f"interforge: warning: {msg}; its results are not validated", file=sys.stderr)
+
+
 def _calculator(args):
     if args.teacher:
         from interforge.teacher import make_calculator
@@ -79,18 +90,27 @@ def run_md_cli(args):
     dump = args.dump_interval or min(md.dump_interval, max(1, args.steps // 10))
     thermo = args.thermo_interval or min(md.thermo_interval, max(1, args.steps // 100))
     out = Path(args.out)
+    if args.model:
+        _warn_unvalidated(args.model)
     if engine == "gpumd":
         from interforge.md.gpumd import GpumdRun, run_gpumd
 
+        from interforge.nep.dispersion import read_dispersion
+
         if not args.model:
             raise InterforgeError("--engine gpumd needs --model nep.txt")
+        disp = {read_dispersion(m) for m in args.model}
+        if len(disp) > 1:
+            raise InterforgeError("the models disagree on their run-time dispersion (<model>.dispersion.json)")
+        disp = disp.pop()
         run = GpumdRun(potentials=args.model, ensemble=ensemble, temperature_K=temps[0],
                        temperature_end_K=temps[-1], steps=args.steps, pressure_bar=pressure, timestep_fs=timestep,
                        thermostat_tau_fs=md.thermostat_tau_fs, barostat_tau_fs=md.barostat_tau_fs,
                        bulk_modulus_GPa=md.bulk_modulus_GPa, barostat_mode=mode,
                        momentum_removal_interval=md.momentum_removal_interval, dump_interval=dump,
                        thermo_interval=thermo, seed=args.seed, gpumd_version=args.gpumd_version or md.gpumd_version,
-                       active_interval=dump if len(args.model) > 1 else 0)
+                       active_interval=dump if len(args.model) > 1 else 0,
+                       dispersion=None if disp is None else disp.calorine())
         result = run_gpumd(atoms, run, out)
     else:
         result = run_md(atoms, _calculator(args), ensemble, temps[0] if len(temps) == 1 else temps, args.steps, out,

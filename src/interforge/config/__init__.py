@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from interforge.config.active import ActiveSection
 from interforge.config.analysis import AnalysisSection
@@ -24,7 +24,8 @@ from interforge.config.production import ProductionSection
 from interforge.config.project import ProjectSection
 from interforge.config.sampling import SamplingSection
 from interforge.config.structures import StructuresSection
-from interforge.config.teacher import TeacherSection
+from interforge.config.teacher import TeacherSection, teacher_has_d3bj
+from interforge.config.validation import ValidationSection
 from interforge.config.workflow import WorkflowSection
 from interforge.errors import ConfigError
 
@@ -41,9 +42,21 @@ class InterforgeConfig(Section):
     nep: NepSection = Field(default_factory=NepSection)
     active: ActiveSection = Field(default_factory=ActiveSection)
     md: MdSection = Field(default_factory=MdSection)
+    validation: ValidationSection = Field(default_factory=ValidationSection)
     production: ProductionSection = Field(default_factory=ProductionSection)
     analysis: AnalysisSection = Field(default_factory=AnalysisSection)
     workflow: WorkflowSection = Field(default_factory=WorkflowSection)
+
+    @model_validator(mode="after")
+    def _resolve_dispersion(self):
+        # nep.dispersion = auto follows the teacher: a model learns D3 separately only when its labels hold D3(BJ).
+        if self.nep.dispersion == "auto":
+            if teacher_has_d3bj(self.teacher):
+                self.nep = self.nep.model_copy(update={"dispersion": "d3",
+                                                       "d3_functional": self.teacher.d3_method.lower()})
+            else:
+                self.nep = self.nep.model_copy(update={"dispersion": "none"})
+        return self
 
     # Set by load_config: the directory relative paths in the file are resolved against.
     _base_dir: Path = Path(".")

@@ -30,6 +30,4 @@ class ActiveSection(Section):
     npt_pressures_bar: list[float] = Field(
         default_factory=lambda: [1e2, 1e3, 1e4], description="NPT exploration pressures, bar (paper: 1e2-1e4 bar).",
     )
-    validate_neb_phases: int = Field(2, ge=0, description="Li2ZrCl6 phases whose Li-hop NEB barrier is compared with the teacher after the loop.")
-    validate_relax_steps: int = Field(150, ge=1, description="Step limit of validation relaxations and NEB.")
     holdout_fraction: float = Field(0.1, ge=0, lt=1, description="Fraction of the seed labels frozen as the hold-out set.")

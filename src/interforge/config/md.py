@@ -25,7 +25,8 @@ class MdSection(Section):
         True, description="Also remove the COM angular momentum (GPUMD correct_velocity does both).",
     )
     gpumd_version: str = Field(
-        "latest", description="GPUMD dialect for --engine gpumd: '4.0' ... '5.6' use dump_exyz, newer dump_xyz.",
+        "auto", description="GPUMD dialect for --engine gpumd when no `gpumd` runs here to ask: auto or 4.0 ... 5.6 "
+        "(the release grammar, dump_xyz with grouping arguments) or latest (master). A `gpumd` on PATH is asked.",
     )
     dump_interval: int = Field(1000, ge=1, description="Steps between trajectory frames.")
     thermo_interval: int = Field(100, ge=1, description="Steps between thermo log lines.")

@@ -38,6 +38,15 @@ class NepSection(Section):
     test_fraction: float = Field(0.1, ge=0, lt=1, description="Share of the structures held out as the test set (fixed per structure hash).")
     seed: int = Field(42, description="Base seed; member i uses seed + i (initial weights, batches, bootstrap).")
     output_interval: int = Field(100, ge=1, description="Generations between loss.out rows and nep.txt checkpoints.")
+    dispersion: Literal["auto", "d3", "none"] = Field(
+        "auto", description="Run-time dispersion: d3 = the NEP learns the labels minus D3(BJ) and D3 is added back "
+        "whenever the model runs (calorine CPUNEP / GPUMD dftd3), so D3's long tail beyond the NEP cutoff is kept; "
+        "none = the NEP learns the labels as they are; auto = d3 when the teacher's labels include D3(BJ).",
+    )
+    d3_functional: str = Field("pbe", description="Run-time D3(BJ) parameters of this functional (GPUMD's name); "
+                               "with dispersion = auto, the teacher's d3_method.")
+    d3_potential_cutoff: float = Field(12.0, gt=0, description="Run-time D3 pair cutoff, Å (GPUMD's dftd3 rc_potential).")
+    d3_cn_cutoff: float = Field(6.0, gt=0, description="Run-time D3 coordination-number cutoff, Å (GPUMD's rc_coordination).")
     precision: Literal["float32", "float64"] = Field(
         "float32", description="neppo training precision (GPUMD trains in float32; float64 is slower on CPU).",
     )

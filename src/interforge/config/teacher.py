@@ -62,3 +62,13 @@ class TeacherSection(Section):
     vasp: VaspSettings = Field(default_factory=VaspSettings)
     gpaw: GpawSettings = Field(default_factory=GpawSettings)
     qe: QeSettings = Field(default_factory=QeSettings)
+
+
+def teacher_has_d3bj(section: TeacherSection) -> bool:
+    """Whether this teacher's labels include DFT-D3 with Becke-Johnson damping (VASP IVDW = 12; the
+    embedded, GPAW, QE and model-file teachers with ``dispersion`` on and ``d3bj`` damping)."""
+    if section.name == "vasp":
+        return section.vasp.ivdw == 12
+    if section.name == "nep":
+        return False  # a NEP teacher brings its own run-time dispersion, if any
+    return section.dispersion and section.d3_damping.lower() == "d3bj"

@@ -46,9 +46,10 @@ class DemoResult:
 class Demo:
     """The demo in ``out_dir`` at ``scale``; ``run()`` executes (or resumes) every stage."""
 
-    def __init__(self, out_dir: str | Path, scale: str = "laptop"):
+    def __init__(self, out_dir: str | Path, scale: str = "laptop", force: bool = False):
         self.out = Path(out_dir).resolve()
         self.scale = scale
+        self.force = force
         self.cfg = demo_config(scale)
         self.m = Manifest(self.out, -1)
         self.m.data.setdefault("scale", scale)
@@ -85,6 +86,8 @@ class Demo:
             self._stage("seed", self.stage_seed)
             self._stage("learn", self.stage_learn)
             self._stage("validate", self.stage_validate)
+            if self.force and (self.m["md"] or {}).get("refused"):
+                self.m.reopen(("md", "analysis", "report"))  # refused before, forced now
             self._stage("md", self.stage_md)
             self._stage("analysis", self.stage_analysis)
             self._stage("report", self.stage_report)
@@ -125,17 +128,14 @@ class Demo:
         return self.m["learn"]["final_models"][0]
 
     def stage_validate(self) -> dict:
-        from interforge.active import ActiveLearner
-        from interforge.active.validate import validate_model
-        from interforge.teacher import make_calculator
+        from interforge.validation.project import validate_in_project
 
-        structures = self._structures()
-        bulk = {k: v for k, v in structures.items() if "__" not in k}
-        learner = ActiveLearner(self.cfg, self.out, self._store(), structures, self._executor)
-        neb = [p for p in self.cfg.production.bulk_phases if p in bulk][: self.cfg.active.validate_neb_phases]
-        rep = validate_model(self._model(), make_calculator(self.cfg.teacher), bulk, learner.holdout_set(),
-                             self.out / "validation", neb_phases=neb, relax_steps=self.cfg.active.validate_relax_steps)
-        return rep.to_dict()
+        rec = validate_in_project(self.cfg, self.out, self._model(), self.out / "validation")
+        return rec.to_dict()
+
+    def failed_gates(self) -> list[str]:
+        """The validation gates the final model failed (empty when it passed every one)."""
+        return list(self.m["validate"].get("failed", []))
 
     def production_runs(self) -> list[dict]:
         """(name, structure, ensemble, T, steps) of every production run."""
@@ -172,6 +172,11 @@ class Demo:
         from interforge.demo.production_md import run_production
         from interforge.workflow.ledger import Ledger, Task, run_tasks
 
+        failed = self.failed_gates()
+        if failed and not self.force:
+            log.error("the final model failed validation gate(s) %s: production MD refused (--force runs it anyway)",
+                      ", ".join(failed))
+            return {"runs": [], "model": self._model(), "refused": failed, "forced_past_gates": []}
         dump = max(1, int(round(self.cfg.production.dump_ps * 1000 / self.cfg.md.timestep_fs)))
         model = self._model()
         runs = self.production_runs()
@@ -187,7 +192,7 @@ class Demo:
                 row.update({k: o.result.get(k) for k in ("steps_done", "mean_temperature_K", "mean_volume_A3",
                                                            "stopped_by", "trajectory_path", "steps_per_s", "ok")})
             out.append(row)
-        return {"runs": out, "model": model}
+        return {"runs": out, "model": model, "refused": [], "forced_past_gates": failed}
 
     def stage_analysis(self) -> dict:
         from interforge.demo.summaries import analyse_runs
@@ -201,9 +206,10 @@ class Demo:
         return {"path": str(path)}
 
 
-def run_demo(out_dir: str | Path, scale: str = "laptop") -> DemoResult:
-    """Run (or resume) the demo; returns where the report is."""
-    return Demo(out_dir, scale).run()
+def run_demo(out_dir: str | Path, scale: str = "laptop", force: bool = False) -> DemoResult:
+    """Run (or resume) the demo; returns where the report is. ``force`` runs production MD even when the
+    final model failed a validation gate (the report then opens with the failures)."""
+    return Demo(out_dir, scale, force).run()
 
 
 def paper_values() -> dict:

@@ -17,6 +17,26 @@ def _fmt_pm(x, err, digits=3):
     return f"{x:.{digits}g} ± {err:.2g}" if err is not None else f"{x:.{digits}g}"
 
 
+def gates_section(val: dict, forced: list[str]) -> Section:
+    """The validation gates as the report's first section; a model that failed one says so first."""
+    if val.get("passed"):
+        head = "The final NEP passed every validation gate against its teacher; production MD used it."
+    elif forced:
+        head = (f"WARNING: the final NEP FAILED validation gate(s) {', '.join(forced)}; production MD was forced past "
+                "them, so every transport number below comes from a model that does not hold.")
+    else:
+        head = (f"The final NEP FAILED validation gate(s) {', '.join(val.get('failed', []))}; production MD was refused.")
+    rows = [{"gate": k, "value": g["value"], "threshold": g["threshold"], "passed": g["passed"]}
+            for k, g in val.get("gates", {}).items()]
+    dis = val.get("dispersion")
+    notes = [head, "Each gate compares the NEP with its teacher on data it was not trained on: force parity and "
+             "pressure on frames of independent teacher MD, the NEP's NPT volume against the teacher's estimate at "
+             "the same temperature, anion-sublattice order, relaxed phase energies and a Li-hop NEB barrier.",
+             f"Run-time dispersion: {'D3(BJ) ' + str(dis) if dis else 'none'}."]
+    figs = [Figure(p, Path(p).stem.replace("_", " ")) for p in val.get("figures", []) if Path(p).is_file()]
+    return Section("Validation gates", paragraphs=notes, tables=[("gates", rows)], figures=figs)
+
+
 def write_demo_report(demo) -> Path:
     """Write ``OUT/report.html`` from the demo's manifest and files."""
     from interforge.config import render_default_toml
@@ -35,6 +55,7 @@ def write_demo_report(demo) -> Path:
         "therefore a demonstration of the machinery, not converged physics.",
     ], tables=[("stage timings (s)", [{"stage": k, "seconds": v} for k, v in timings.items()]
                 + [{"stage": "total", "seconds": round(sum(timings.values()), 1)}])])
+    sections.insert(0, gates_section(m["validate"], m["md"].get("forced_past_gates", [])))
     sections.append(intro)
 
     bulk = m["bulk"]
@@ -61,18 +82,6 @@ def write_demo_report(demo) -> Path:
     sections.append(Section("Active learning", paragraphs=[
         f"{len(learn['iterations'])} query-by-committee iterations ({'converged' if learn['converged'] else 'stopped at the iteration limit'})."],
         tables=[("iterations", learn["iterations"])], figures=figs))
-
-    val = m["validate"]
-    vfig = [Figure(p, Path(p).stem.replace("_", " ")) for p in val.get("figures", []) if Path(p).is_file()]
-    sections.append(Section("Validation against the teacher", paragraphs=[
-        "The final NEP (committee member 0) against the teacher on the hold-out set, energy–volume curves and relaxed "
-        "phase energies (relative to the lowest polymorph of each composition)."],
-        tables=[("hold-out RMSE", [val.get("holdout_rmse", {})]),
-                ("phase energies (meV/atom)", [{"phase": k, "NEP": v, "teacher": val["phase_energies_meV_atom"]["teacher"][k]}
-                                               for k, v in val.get("phase_energies_meV_atom", {}).get("nep", {}).items()]),
-                ("Li-hop NEB barriers (eV)", [{k: n[k] for k in ("phase", "hop_distance_A", "barrier_nep_eV",
-                                                                  "barrier_teacher_eV")} for n in val.get("neb", [])])],
-        figures=vfig))
 
     ana = m["analysis"]
     paper = paper_values()

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from ase.data import chemical_symbols
 
 from interforge.config import InterforgeConfig
 from interforge.fileio import atomic_write_json
@@ -34,6 +35,20 @@ def usable_part(traj, stopped_by: str | None):
     if k < MIN_FRAMES:
         return None
     return Trajectory(traj.numbers, traj.positions[:k], traj.cells[:k], traj.times_ps[:k], traj.path)
+
+
+def solid_state(traj, cfg: InterforgeConfig) -> dict:
+    """Whether a run kept its anion sublattice ordered and its volume steady (the validation's solid gate
+    applied to a production run)."""
+    from interforge.analysis.solid import sublattice_order
+
+    v = cfg.validation
+    idx = [i for i, z in enumerate(traj.numbers) if chemical_symbols[z] == v.solid_species]
+    if not idx or traj.n_frames < 4:
+        return {"solid": True, "lindemann": None, "volume_drift": None}
+    order = sublattice_order(traj.positions[:, idx], traj.cells)
+    ok = order.lindemann < v.lindemann_max and abs(order.volume_drift) <= v.density_drift_max
+    return {"solid": bool(ok), "lindemann": float(order.lindemann), "volume_drift": float(order.volume_drift)}
 
 
 def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path) -> dict:
@@ -64,9 +79,14 @@ def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path) -> dict
                "D_cm2_s": _f(d.D_cm2_s), "D_err_cm2_s": _f(d.D_err_cm2_s), "n_per_A3": res.conductivity["n_per_A3"],
                "sigma_mS_cm": _f(res.conductivity["sigma_mS_cm"]), "figures": figs, "n_frames": res.n_frames,
                "analysed_ps": float(traj.times_ps[-1] - traj.times_ps[0])}
+        row.update(solid_state(traj, cfg))
         per_run.append(row)
-        if r["kind"] == "bulk":
+        if r["kind"] == "bulk" and row["solid"]:
             by_phase.setdefault(r["phase"], []).append(row)
+        elif r["kind"] == "bulk":
+            row["skipped"] = (f"not a solid: {cfg.validation.solid_species} Lindemann index {row['lindemann']:.3f} "
+                              f"(limit {cfg.validation.lindemann_max:g}), volume drift {row['volume_drift']:+.1%}; "
+                              "left out of the Arrhenius fit")
         if r["kind"] == "interface" and res.cn is not None and res.interfaces is not None and len(res.interfaces.planes_A):
             regions = region_summary(res.cn, res.hops, res.interfaces.planes_A, res.interfaces.cell_z_A, s.interface_width_A)
             interface.append({"name": r["name"], "T_K": r["T"], "planes_A": list(map(float, res.interfaces.planes_A)),

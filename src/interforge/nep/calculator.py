@@ -26,6 +26,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import voigt_6_to_full_3x3_stress
 
 from interforge.errors import InterforgeError
+from interforge.nep.dispersion import Dispersion, read_dispersion
 from interforge.nep.modelfile import NepFileError, NepHeader, validate_nep_file
 
 log = logging.getLogger(__name__)
@@ -55,22 +56,29 @@ class Evaluation:
     stress: np.ndarray
 
 
-def _cpunep(path: str | os.PathLike):
+def _cpunep(path: str | os.PathLike, dispersion: Dispersion | None = None):
     from calorine.calculators import CPUNEP
 
     try:
-        return CPUNEP(str(path))
+        return CPUNEP(str(path), dftd3=None if dispersion is None else dispersion.calorine())
     except Exception as err:
         raise NepFileError(f"{path}: calorine cannot load this model: {err}") from None
 
 
-class NepModel:
-    """A ``nep.txt`` model: its validated header and calorine's CPU evaluator."""
+_FROM_SIDECAR = "sidecar"
 
-    def __init__(self, path: str | os.PathLike):
+
+class NepModel:
+    """A ``nep.txt`` model: its validated header and calorine's CPU evaluator.
+
+    ``dispersion``: the D3(BJ) added at run time; by default the one recorded beside the model
+    (``<model>.dispersion.json``, see :mod:`interforge.nep.dispersion`), ``None`` for the bare NEP."""
+
+    def __init__(self, path: str | os.PathLike, dispersion: Dispersion | None | str = _FROM_SIDECAR):
         self.path = Path(path)
         self.header: NepHeader = validate_nep_file(self.path)
-        self._calc = _cpunep(self.path)
+        self.dispersion = read_dispersion(self.path) if dispersion == _FROM_SIDECAR else dispersion
+        self._calc = _cpunep(self.path, self.dispersion)
 
     @property
     def types(self) -> list[str]:
@@ -99,7 +107,8 @@ class NepModel:
 
 
 class NEPCalculator(Calculator):
-    """ASE calculator of one ``nep.txt`` (calorine CPU evaluator).
+    """ASE calculator of one ``nep.txt`` (calorine CPU evaluator), with the model's run-time D3 when
+    it has one (``dispersion``, as for :class:`NepModel`).
 
     Results: ``energy``/``free_energy`` (eV), ``energies`` (N,) eV, ``forces`` (N,3) eV/Å,
     ``stress`` (6,) eV/Å³.
@@ -107,9 +116,9 @@ class NEPCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
-    def __init__(self, path: str | os.PathLike, **kwargs):
+    def __init__(self, path: str | os.PathLike, dispersion: Dispersion | None | str = _FROM_SIDECAR, **kwargs):
         super().__init__(**kwargs)
-        self.model = NepModel(path)
+        self.model = NepModel(path, dispersion)
         self.path = self.model.path
 
     def calculate(self, atoms=None, properties=None, system_changes=all_changes):
@@ -137,6 +146,8 @@ class CommitteeCalculator(Calculator):
         if len(paths) < 2:
             raise InterforgeError(f"a committee needs at least 2 models, got {len(paths)}")
         self.models = [NepModel(p) for p in paths]
+        if len({m.dispersion for m in self.models}) > 1:
+            raise InterforgeError("committee members disagree on their run-time dispersion")
         self.paths = paths
         species = {tuple(sorted(m.types)) for m in self.models}
         if len(species) > 1:

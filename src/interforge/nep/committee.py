@@ -25,6 +25,7 @@ from interforge.errors import InterforgeError
 from interforge.fileio import atomic_path, atomic_write_json
 from interforge.nep.backends import BackendResult, get_backend
 from interforge.nep.calculator import NepModel
+from interforge.nep.dispersion import Dispersion, subtract_dispersion, write_dispersion
 from interforge.nep.parity import parity_data, plot_loss_curves, plot_parity
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,14 @@ def train_member(index: int, train: Sequence[Atoms], test: Sequence[Atoms], sett
     out_dir.mkdir(parents=True, exist_ok=True)
     data = bootstrap(train, seed) if use_bootstrap else list(train)
     backend = get_backend(settings.backend)
-    res: BackendResult = backend.train(data, test, settings, out_dir, seed, init_model=init_model)
+    disp = model_dispersion(settings)
+    if disp is not None:  # the NEP learns teacher - D3; D3 comes back at run time (nep.dispersion)
+        data, test_fit = subtract_dispersion(data, disp), subtract_dispersion(test, disp)
+    else:
+        test_fit = test
+    res: BackendResult = backend.train(data, test_fit, settings, out_dir, seed, init_model=init_model)
+    write_dispersion(res.nep_path, disp)
+    # Parity against the labels as the teacher gave them, with the model as it runs (NEP + D3).
     model = NepModel(res.nep_path)
     p_train = parity_data(train, model.evaluate)
     p_test = parity_data(test, model.evaluate) if len(test) else None
@@ -133,6 +141,15 @@ def train_member(index: int, train: Sequence[Atoms], test: Sequence[Atoms], sett
         rmse_train=p_train.rmse(), rmse_test=p_test.rmse() if p_test else nan, history=res.history,
         trainer_test_predictions=pred_path,
     )
+
+
+def model_dispersion(settings: NepSection) -> Dispersion | None:
+    """The run-time D3 a model trained with ``settings`` needs (``dispersion = "d3"``), else None.
+    ``auto`` is resolved against the teacher by the project configuration; unresolved, it means none."""
+    if settings.dispersion != "d3":
+        return None
+    return Dispersion(functional=settings.d3_functional, potential_cutoff=settings.d3_potential_cutoff,
+                      coordination_number_cutoff=settings.d3_cn_cutoff)
 
 
 def _zero_force_baseline(structures: Sequence[Atoms]) -> float:

@@ -1,0 +1,40 @@
+"""``[validation]``: the gates a model must pass before production MD (see ``docs/validation.md``).
+
+Every gate compares the NEP with its teacher on structures the NEP was not trained on; the thresholds
+are the project's definition of "the model holds"."""
+
+from pydantic import Field
+
+from interforge.config.base import Section
+
+
+class ValidationSection(Section):
+    """Gate thresholds and the (cheap) teacher and NEP runs the gates are measured on."""
+
+    temperatures_K: list[float] = Field(
+        default_factory=list, description="Temperatures the gates are measured at, K; empty = [production] bulk_temperatures_K.",
+    )
+    phases: list[str] = Field(
+        default_factory=list, description="Bulk phases whose MD the gates check; empty = [production] bulk_phases.",
+    )
+    teacher_md_ps: float = Field(0.6, gt=0, description="Independent teacher NVT per phase and temperature, ps (hold-out frames).")
+    teacher_equilibration_ps: float = Field(0.2, ge=0, description="Start of each teacher run left out, ps.")
+    frame_interval_ps: float = Field(0.04, gt=0, description="Spacing of the hold-out frames taken from the teacher runs, ps.")
+    npt_ps: float = Field(6.0, gt=0, description="NEP NPT run per phase and temperature for the density and solid gates, ps.")
+    npt_equilibration_ps: float = Field(1.0, ge=0, description="Start of each NEP NPT run left out of the gates, ps.")
+    n_teacher_frames_npt: int = Field(6, ge=1, description="NEP NPT frames per run re-evaluated by the teacher (density gate).")
+    seed_offset: int = Field(7919, description="Added to the project seed for the validation runs, so they are independent of training.")
+    pressure_max_GPa: float = Field(0.2, gt=0, description="Gate pressure: mean |P_NEP - P_teacher| on teacher frames, GPa.")
+    density_drift_max: float = Field(0.02, gt=0, description="Gate density: |V(2nd half)/V(1st half) - 1| of NEP NPT.")
+    density_max_deviation: float = Field(0.03, gt=0, description="Gate density: |V_NEP / V_teacher - 1| at each temperature.")
+    phase_order_tol_meV_atom: float = Field(3.0, gt=0, description="Gate phase order: same order as the teacher, each relative energy within this, meV/atom.")
+    barrier_tol_eV: float = Field(0.05, gt=0, description="Gate barrier: |NEB barrier NEP - teacher|, eV.")
+    force_slope_range: list[float] = Field(
+        default_factory=lambda: [0.95, 1.05], min_length=2, max_length=2,
+        description="Gate forces: least-squares slope of NEP vs teacher force components on the hold-out.",
+    )
+    force_rmse_max_meV_A: float = Field(200.0, gt=0, description="Gate forces: force RMSE on the independent hold-out, meV/Å.")
+    lindemann_max: float = Field(0.15, gt=0, description="Gate solid: anion-sublattice Lindemann index of every NEP run (a solid near melting sits at 0.09-0.1 over a few ps; a liquid passes 0.3).")
+    solid_species: str = Field("Cl", description="The sublattice whose order tells solid from liquid (the anions).")
+    neb_phases: int = Field(1, ge=0, description="Phases whose Li-hop NEB barrier is compared (0 = no barrier gate).")
+    relax_steps: int = Field(150, ge=1, description="Step limit of relaxations and NEB in validation.")

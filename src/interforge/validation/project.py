@@ -1,0 +1,21 @@
+"""Validation inside a project: its bulk phases, its teacher, its folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from interforge.config import InterforgeConfig
+from interforge.validation.runner import ValidationRecord, Validator
+
+
+def validate_in_project(cfg: InterforgeConfig, workdir: str | os.PathLike, model_path: str | os.PathLike,
+                        out_dir: str | os.PathLike | None = None) -> ValidationRecord:
+    """Run every gate of ``model_path`` against the project's teacher on its bulk phases."""
+    from interforge.active.project import bulk_cell
+    from interforge.teacher import make_calculator
+
+    names = list(dict.fromkeys([*cfg.structures.phases, *(cfg.validation.phases or cfg.production.bulk_phases)]))
+    phases = {n: bulk_cell(n, cfg) for n in names}
+    out = Path(out_dir) if out_dir else Path(workdir) / "validation"
+    return Validator(model_path, cfg, phases, make_calculator(cfg.teacher), out).run()

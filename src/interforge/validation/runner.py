@@ -1,0 +1,339 @@
+"""``interforge validate``: measure a NEP against its teacher on what production will ask of it.
+
+Inputs the NEP never saw: teacher NVT at each gate temperature with a seed of its own (hold-out frames
+for the force and pressure gates), NEP NPT at the same temperatures (density and solid gates, the
+teacher re-evaluating some of its frames), relaxed phase energies and a Li-hop NEB. Each piece is
+cached in the validation folder, so a killed validation resumes. The record is written to
+``OUT/validation.json`` and, in short, beside the model as ``<model>.validation.json``; ``md`` and
+production read it from there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import read, write
+
+from interforge.config import InterforgeConfig
+from interforge.errors import InterforgeError
+from interforge.fileio import atomic_path, atomic_write_json
+from interforge.validation import gates as G
+
+log = logging.getLogger(__name__)
+
+RECORD_SUFFIX = ".validation.json"
+_GPA = 160.21766208  # eV/Å³ -> GPa
+
+
+@dataclass
+class ValidationRecord:
+    model: str
+    gates: list[G.Gate]
+    figures: list[str] = field(default_factory=list)
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, **G.summarise(self.gates), "details": {g.name: g.to_dict() for g in self.gates},
+                "figures": self.figures, **self.extras}
+
+
+def record_path(model_path: str | os.PathLike) -> Path:
+    p = Path(model_path)
+    return p.with_name(p.stem + RECORD_SUFFIX)
+
+
+def read_record(model_path: str | os.PathLike) -> dict | None:
+    """The validation summary stored beside a model, or None when it was never validated."""
+    p = record_path(model_path)
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except ValueError:
+        return None
+
+
+def production_check(model_path: str | os.PathLike) -> tuple[bool, str]:
+    """(ok, message): whether the model passed every gate; the message names the failed gates or says
+    that no validation record exists."""
+    rec = read_record(model_path)
+    if rec is None:
+        return False, f"{model_path} has no validation record (run `interforge validate`)"
+    if rec.get("passed"):
+        return True, "passed every validation gate"
+    return False, f"{model_path} failed validation gate(s): {', '.join(rec.get('failed', [])) or '?'}"
+
+
+def _pressure_GPa(stress) -> float:
+    """Virial pressure (GPa) from an ASE stress (eV/Å³, positive = tensile)."""
+    s = np.asarray(stress, float)
+    return float(-s[:3].mean() * _GPA) if s.shape == (6,) else float(-np.trace(s) / 3 * _GPA)
+
+
+def _label(atoms: Atoms, calc) -> Atoms:
+    a = atoms.copy()
+    a.calc = calc
+    res = {"energy": float(a.get_potential_energy()), "forces": np.array(a.get_forces()),
+           "stress": np.array(a.get_stress())}
+    b = atoms.copy()
+    b.calc = SinglePointCalculator(b, **res)
+    return b
+
+
+class Validator:
+    """Runs the gates for one model. ``phases``: name → bulk cell (all library phases of the project, for
+    the phase order); ``teacher``: an ASE calculator; ``out_dir``: the cache and the outputs."""
+
+    def __init__(self, model_path: str | os.PathLike, cfg: InterforgeConfig, phases: dict[str, Atoms], teacher,
+                 out_dir: str | os.PathLike):
+        from interforge.nep import NEPCalculator
+
+        self.model_path = str(Path(model_path).resolve())
+        self.cfg = cfg
+        self.v = cfg.validation
+        self.phases = phases
+        self.teacher = teacher
+        self.nep = NEPCalculator(model_path)
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.temps = list(self.v.temperatures_K or cfg.production.bulk_temperatures_K)
+        names = list(self.v.phases or cfg.production.bulk_phases)
+        missing = [n for n in names if n not in phases]
+        if missing:
+            raise InterforgeError(f"validation phases {missing} are not among the project's bulk phases {sorted(phases)}")
+        self.md_phases = names
+        self.seed = cfg.project.seed + self.v.seed_offset
+
+    # -- independent teacher frames ------------------------------------------------------------
+    def teacher_frames(self, phase: str, T: float, k: int) -> list[Atoms]:
+        """Hold-out frames of a teacher NVT run at ``T`` (cached as extxyz with teacher labels)."""
+        from interforge.md import run_md
+
+        path = self.out / "teacher_frames" / f"{phase}_{T:g}K.xyz"
+        if path.is_file():
+            return read(path, ":")
+        dt = self.cfg.md.timestep_fs
+        steps = int(round(self.v.teacher_md_ps * 1000 / dt))
+        every = max(1, int(round(self.v.frame_interval_ps * 1000 / dt)))
+        run_dir = self.out / "teacher_md" / f"{phase}_{T:g}K"
+        res = run_md(self.phases[phase].copy(), self.teacher, "nvt", T, steps, run_dir, timestep_fs=dt,
+                     dump_interval=every, thermo_interval=every, seed=self.seed + k,
+                     thermostat_tau_fs=self.cfg.md.thermostat_tau_fs)
+        from interforge.trajectory import TrajectoryReader
+
+        rd = TrajectoryReader(res.trajectory_path)
+        t0 = self.v.teacher_equilibration_ps
+        frames = [_label(rd.atoms(i), self.teacher) for i, t in enumerate(rd.times()) if t >= t0 - 1e-9 and i > 0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            write(tmp, frames, format="extxyz")
+        return read(path, ":")
+
+    def independent(self) -> tuple[bool, str]:
+        """Whether the gate temperatures differ from every temperature the training data came from."""
+        a, s = self.cfg.active, self.cfg.sampling
+        used = set(s.temperatures_K) | set(a.nvt_temperatures_K) | set(a.npt_temperatures_K)
+        clash = sorted(set(self.temps) & used)
+        if clash:
+            return False, f"gate temperatures {clash} K also produced training frames"
+        return True, f"hold-out from teacher NVT at {self.temps} K, seed {self.seed}+k, none used in training"
+
+    # -- NEP NPT ----------------------------------------------------------------------------------
+    def nep_npt(self, phase: str, T: float, k: int, bulk_modulus_GPa: float) -> dict:
+        from interforge.analysis.solid import sublattice_order
+        from interforge.md import run_md
+        from interforge.md.guards import Guards
+        from interforge.trajectory import TrajectoryReader
+
+        run_dir = self.out / "nep_npt" / f"{phase}_{T:g}K"
+        done = run_dir / "result.json"
+        if done.is_file():
+            return json.loads(done.read_text())
+        md = self.cfg.md
+        steps = int(round(self.v.npt_ps * 1000 / md.timestep_fs))
+        every = max(1, steps // 100)
+        res = run_md(self.phases[phase].copy(), self.nep, "npt", T, steps, run_dir, pressure_bar=md.pressure_bar,
+                     timestep_fs=md.timestep_fs, dump_interval=every, thermo_interval=every, seed=self.seed + 100 + k,
+                     thermostat_tau_fs=md.thermostat_tau_fs, barostat_tau_fs=md.barostat_tau_fs,
+                     bulk_modulus_GPa=md.bulk_modulus_GPa, momentum_removal_interval=md.momentum_removal_interval,
+                     guards=Guards.from_section(md))
+        rd = TrajectoryReader(res.trajectory_path)
+        times = rd.times()
+        keep = np.where(times >= times[0] + self.v.npt_equilibration_ps - 1e-9)[0]
+        row = {"completed": res.stopped_by is None, "stopped_by": res.stopped_by, "n_atoms": len(self.phases[phase]),
+               "trajectory": res.trajectory_path}
+        if len(keep) < 4:
+            row.update(deviation=float("nan"), volume_drift=float("nan"), lindemann=float("nan"))
+            atomic_write_json(done, row)
+            return row
+        cells = rd.cells(keep)
+        vols = np.abs(np.linalg.det(cells))
+        species = [i for i, s in enumerate(rd.symbols) if s == self.v.solid_species]
+        order = sublattice_order(rd.positions(keep, species if species else None), cells)
+        # The teacher on NEP frames of the second half: the pressure it would feel at the NEP's volume.
+        second = keep[len(keep) // 2:]
+        pick = second[np.linspace(0, len(second) - 1, min(self.v.n_teacher_frames_npt, len(second))).astype(int)]
+        dp = []
+        for i in pick:
+            a = rd.atoms(int(i))
+            a.calc = self.teacher
+            p_t = _pressure_GPa(a.get_stress())
+            a.calc = self.nep
+            dp.append(p_t - _pressure_GPa(a.get_stress()))
+        dP = float(np.mean(dp))
+        v_nep = float(vols.mean())
+        # Teacher volume at this temperature, to first order: V_t = V_nep (1 + dP / B).
+        v_teacher = v_nep * (1.0 + dP / bulk_modulus_GPa)
+        n = len(self.phases[phase])
+        row.update(volume_A3_atom=v_nep / n, teacher_volume_A3_atom=v_teacher / n, deviation=v_nep / v_teacher - 1.0,
+                   volume_drift=order.volume_drift, lindemann=order.lindemann, teacher_minus_nep_GPa=dP,
+                   bulk_modulus_GPa=bulk_modulus_GPa, initial_volume_A3_atom=self.phases[phase].get_volume() / n,
+                   mean_temperature_K=res.mean_temperature_K)
+        atomic_write_json(done, row)
+        return row
+
+    # -- the whole set ----------------------------------------------------------------------------
+    def run(self) -> ValidationRecord:
+        from interforge.active.validate import ev_curve, li_hop_endpoints, neb_barrier, relaxed_energy_per_atom
+        from interforge.nep import NEPCalculator
+
+        v = self.v
+        gates: list[G.Gate] = []
+        figures: list[str] = []
+        # 1. Hold-out frames from independent teacher MD: forces and pressure.
+        f_n, f_t, p_n, p_t = [], [], {}, {}
+        k = 0
+        for phase in self.md_phases:
+            for T in self.temps:
+                frames = self.teacher_frames(phase, T, k)
+                k += 1
+                key = f"{phase}@{T:g}K"
+                p_n[key], p_t[key] = [], []
+                for fr in frames:
+                    ev = self.nep.model.evaluate(fr)
+                    f_n.append(ev.forces)
+                    f_t.append(fr.get_forces())
+                    p_n[key].append(_pressure_GPa(ev.stress))
+                    p_t[key].append(_pressure_GPa(fr.get_stress()))
+                log.info("validation: %s, %d teacher frames", key, len(frames))
+        indep, why = self.independent()
+        f_n, f_t = np.concatenate(f_n), np.concatenate(f_t)
+        gates.append(G.forces_gate(f_n, f_t, v.force_slope_range, v.force_rmse_max_meV_A, indep, why))
+        gates.append(G.pressure_gate(p_n, p_t, v.pressure_max_GPa))
+        figures.append(str(_parity_figure(f_t, f_n, self.out / "forces_holdout.png")))
+        # 2. E-V with relaxed internal coordinates (teacher and NEP): the bulk modulus and the figure.
+        curves = [ev_curve(name, self.phases[name], self.nep, self.teacher, relax_steps=v.relax_steps)
+                  for name in self.md_phases]
+        from interforge.report.learning import plot_ev_curves
+
+        figures.append(str(plot_ev_curves(curves, self.out / "ev_curves.png")))
+        moduli = {c.phase: c.b_teacher_GPa for c in curves}
+        # 3. NEP NPT: density and solid.
+        runs = {}
+        k = 0
+        for phase in self.md_phases:
+            b = moduli.get(phase)
+            b = b if b is not None and np.isfinite(b) and b > 1 else self.cfg.md.bulk_modulus_GPa
+            for T in self.temps:
+                runs[f"{phase}@{T:g}K"] = self.nep_npt(phase, T, k, b)
+                k += 1
+        gates.append(G.density_gate(runs, v.density_drift_max, v.density_max_deviation))
+        gates.append(G.solid_gate(runs, v.lindemann_max))
+        figures.append(str(_volume_figure(runs, self.out / "npt_volumes.png")))
+        # 4. Phase order (relaxed cells) among polymorphs of one composition.
+        formula = {n: a.get_chemical_formula(empirical=True) for n, a in self.phases.items()}
+        groups: dict[str, list[str]] = {}
+        for n, f in formula.items():
+            groups.setdefault(f, []).append(n)
+        poly = [n for g in groups.values() if len(g) > 1 for n in g]
+        if poly:
+            e = {"nep": {}, "teacher": {}}
+            for n in poly:
+                e["nep"][n] = relaxed_energy_per_atom(self.phases[n], self.nep, steps=v.relax_steps)
+                e["teacher"][n] = relaxed_energy_per_atom(self.phases[n], self.teacher, steps=v.relax_steps)
+            rel = {m: {n: (x - min(vals[o] for o in groups[formula[n]])) * 1000 for n, x in vals.items()}
+                   for m, vals in e.items()}
+            gates.append(G.phase_order_gate(rel["nep"], rel["teacher"], v.phase_order_tol_meV_atom))
+        # 5. Li-hop barrier.
+        neb = {}
+        for name in [p for p in self.md_phases if "Li" in self.phases[p].get_chemical_symbols()][: v.neb_phases]:
+            ini, fin, _ = li_hop_endpoints(self.phases[name])
+            b_n, _ = neb_barrier(ini, fin, lambda: NEPCalculator(self.model_path), 3, steps=v.relax_steps)
+            b_t, _ = neb_barrier(ini, fin, lambda: self.teacher, 3, steps=v.relax_steps)
+            neb[name] = (b_n, b_t)
+        if neb:
+            gates.append(G.barrier_gate(neb, v.barrier_tol_eV))
+        extras = {"temperatures_K": self.temps, "phases": self.md_phases,
+                  "ev_curves": [c.__dict__ for c in curves], "dispersion": _dispersion_of(self.model_path)}
+        rec = ValidationRecord(self.model_path, gates, figures, extras)
+        atomic_write_json(self.out / "validation.json", rec.to_dict())
+        atomic_write_json(record_path(self.model_path), {**G.summarise(gates), "record": str((self.out / "validation.json").resolve())})
+        for g in gates:
+            log.info("gate %-12s %s  value %s  threshold %s", g.name, "PASS" if g.passed else "FAIL", g.value, g.threshold)
+        return rec
+
+
+def _dispersion_of(model_path: str) -> dict | None:
+    from interforge.nep.dispersion import read_dispersion
+
+    d = read_dispersion(model_path)
+    return None if d is None else d.calorine()
+
+
+def _parity_figure(f_t: np.ndarray, f_n: np.ndarray, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from interforge.report.figures import save_figure
+
+    x, y = np.ravel(f_t), np.ravel(f_n)
+    slope, rmse = G.force_parity(f_n, f_t)
+    fig, ax = plt.subplots(figsize=(4.2, 4))
+    ax.plot(x, y, ".", ms=2, alpha=0.4)
+    lim = float(np.percentile(np.abs(np.r_[x, y]), 99.9)) * 1.05
+    ax.plot([-lim, lim], [-lim, lim], "k--", lw=0.8)
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel="teacher force (eV/Å)", ylabel="NEP force (eV/Å)",
+           title=f"independent hold-out: slope {slope:.3f}, RMSE {rmse * 1000:.0f} meV/Å")
+    return save_figure(fig, path)
+
+
+def _volume_figure(runs: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from interforge.report.figures import save_figure
+    from interforge.trajectory import TrajectoryReader
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for key, r in runs.items():
+        if not r.get("trajectory") or not Path(r["trajectory"]).is_file():
+            continue
+        rd = TrajectoryReader(r["trajectory"])
+        vol = np.abs(np.linalg.det(rd.cells())) / r["n_atoms"]
+        line, = ax.plot(rd.times(), vol, lw=1, label=key)
+        if np.isfinite(r.get("teacher_volume_A3_atom", np.nan)):
+            ax.axhline(r["teacher_volume_A3_atom"], color=line.get_color(), ls=":", lw=1)
+    ax.set(xlabel="time (ps)", ylabel="volume (Å³/atom)", title="NEP NPT (dotted: teacher estimate)")
+    ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+def validate_model_gates(model_path: str | os.PathLike, cfg: InterforgeConfig, phases: dict[str, Atoms], teacher,
+                         out_dir: str | os.PathLike) -> ValidationRecord:
+    """Run every gate for ``model_path`` (see :class:`Validator`)."""
+    return Validator(model_path, cfg, phases, teacher, out_dir).run()
