@@ -39,17 +39,36 @@ def test_tiny_demo_resumes_after_a_kill_and_reports(tmp_path):
     proc.wait()
     seed_seconds = json.loads((out / "manifest.json").read_text())["timings_s"]["seed"]
 
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1500)
+    # The tiny model is undertrained on purpose: it fails its gates, and production is refused (exit 3).
+    refused = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1500)
+    assert refused.returncode == 3, refused.stderr[-3000:]
+    assert "production MD refused" in refused.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["timings_s"]["seed"] == seed_seconds  # finished work was not redone
+    failed = manifest["validate"]["failed"]
+    assert failed and manifest["md"]["refused"] == failed and manifest["md"]["runs"] == []
+    first = (out / "report.html").read_text().split("<h2", 2)[1]
+    assert "Validation gates" in first and "production MD was refused" in first
+
+    done = subprocess.run([*cmd, "--force"], env=env, capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "report" in done.stdout and str(out) in done.stdout  # says where its outputs are
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["timings_s"]["seed"] == seed_seconds  # finished work was not redone
+    assert manifest["timings_s"]["seed"] == seed_seconds
     assert manifest["steps_done"] == ["bulk", "seed", "learn", "validate", "md", "analysis", "report"]
     assert len(manifest["learn"]["iterations"]) >= 2
+    assert manifest["md"]["forced_past_gates"] == failed
+    first = (out / "report.html").read_text().split("<h2", 2)[1]
+    assert "WARNING" in first and all(g in first for g in failed)
 
     result = json.loads((tmp_path / "demo.json").read_text())
+    for key in ("final_model", "model_dispersion", "structures", "gates", "transport"):
+        assert key in result, key
+    assert result["model_dispersion"] == {"functional": "pbe", "potential_cutoff": 12.0, "coordination_number_cutoff": 6.0}
+    assert set(result["gates"]) >= {"forces", "pressure", "density", "solid", "phase_order"}
     for phase in ("alpha-Li2ZrCl6", "ideal-Li2ZrCl6"):
-        assert phase in result["arrhenius"]
+        assert phase in result["arrhenius"] and Path(result["structures"][phase]).is_file()
+        assert set(result["transport"][phase]) >= {"Ea_eV", "Ea_err_eV", "sigma_RT_mS_cm", "D_cm2_s"}
     html = (out / "report.html").read_text()
     for needle in ("Ea (eV), paper", "sigma_RT (mS/cm), paper", "0.803", "0.066", "CN&lt;6 fraction",
                    "hops per Li per ns", "What changes at production scale", "chgnet"):

@@ -1,0 +1,85 @@
+"""Fidelity: Li diffusion in alpha-Li2ZrCl6 with the teacher and with a learned NEP, side by side.
+
+Same cell, same temperatures, same thermostat and seeds; NVT at the cell's experimental volume so the
+comparison isolates the force field's dynamics. Prints D(NEP)/D(teacher) per temperature with its error
+(per-ion error bars of both, propagated) and Ea(NEP) - Ea(teacher). A benchmark, not a test: at the
+default 3 temperatures x 20 ps on a 27-atom cell the teacher part takes about an hour on 2 cores.
+
+    python -m bench fidelity -- MODEL/nep.txt [--ps 20] [--temperatures 600 700 800]
+
+The model's run-time dispersion (its ``nep.dispersion.json``) is applied, as everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _run(atoms, calc, T, steps, seed, out):
+    from interforge.analysis.diffusion import diffusion_coefficient
+    from interforge.md import run_md
+    from interforge.trajectory import TrajectoryReader
+
+    t = time.perf_counter()
+    run_md(atoms.copy(), calc, "nvt", T, steps, out, timestep_fs=1.0, dump_interval=20, thermo_interval=100, seed=seed)
+    wall = time.perf_counter() - t
+    rd = TrajectoryReader(Path(out) / "trajectory.h5")
+    li = [i for i, s in enumerate(rd.symbols) if s == "Li"]
+    skip = rd.n_frames // 10  # the first 10 % equilibrates
+    d = diffusion_coefficient(rd.positions(slice(skip, None), li), dt_ps=0.02, species="Li").total
+    return d.D_cm2_s, d.D_err_cm2_s, wall
+
+
+def main(argv: list[str] | None = None) -> None:
+    from interforge.active.project import bulk_cell
+    from interforge.analysis.diffusion import arrhenius_fit
+    from interforge.config import InterforgeConfig
+    from interforge.nep import NEPCalculator
+    from interforge.teacher import make_calculator
+
+    p = argparse.ArgumentParser(prog="bench fidelity")
+    p.add_argument("model", nargs="?", help="nep.txt (default: demo-output's final model)")
+    p.add_argument("--ps", type=float, default=20.0)
+    p.add_argument("--temperatures", type=float, nargs="+", default=[600.0, 700.0, 800.0])
+    args = p.parse_args(argv or [])
+    model = args.model
+    if model is None:
+        import json
+
+        model = json.loads(Path("demo-output/manifest.json").read_text())["learn"]["final_models"][0]
+    cfg = InterforgeConfig()
+    cell = bulk_cell("alpha-Li2ZrCl6", cfg)
+    steps = int(args.ps * 1000)
+    rows = {"teacher": [], "nep": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, T in enumerate(args.temperatures):
+            for name, calc in (("nep", NEPCalculator(model)), ("teacher", make_calculator(cfg.teacher))):
+                D, err, wall = _run(cell, calc, T, steps, 100 + k, Path(tmp) / f"{name}_{T:g}")
+                rows[name].append((T, D, err))
+                print(f"{name:8s} {T:6.0f} K  D = {D:.3g} ± {err:.2g} cm²/s  ({wall:.0f} s)", flush=True)
+    print(f"\nalpha-Li2ZrCl6, {len(cell)} atoms, NVT {args.ps:g} ps per run, model {model}")
+    print(f"{'T (K)':>6}  {'D teacher':>10}  {'D NEP':>10}  {'NEP/teacher':>14}")
+    for (T, dt, et), (_, dn, en) in zip(rows["teacher"], rows["nep"]):
+        r = dn / dt
+        rerr = abs(r) * np.hypot(en / dn if dn else np.inf, et / dt if dt else np.inf)
+        print(f"{T:6.0f}  {dt:10.3g}  {dn:10.3g}  {r:7.2f} ± {rerr:4.2f}")
+    fits = {}
+    for name, r in rows.items():
+        ok = [x for x in r if x[1] > 0]
+        if len(ok) >= 2:
+            fits[name] = arrhenius_fit(*zip(*ok))
+    if len(fits) == 2:
+        dE = fits["nep"].Ea_eV - fits["teacher"].Ea_eV
+        print(f"Ea teacher {fits['teacher'].Ea_eV:.3f} ± {fits['teacher'].Ea_err_eV:.3f} eV, NEP {fits['nep'].Ea_eV:.3f} ± "
+              f"{fits['nep'].Ea_err_eV:.3f} eV, difference {dE:+.3f} ± {np.hypot(fits['nep'].Ea_err_eV, fits['teacher'].Ea_err_eV):.3f} eV")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
