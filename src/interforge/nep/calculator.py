@@ -131,7 +131,8 @@ class NEPCalculator(Calculator):
 class CommitteeCalculator(Calculator):
     """ASE calculator of a committee of ``nep.txt`` models.
 
-    ``energy``, ``forces``, ``stress`` (and ``energies``) are the member means; also
+    ``energy``, ``forces``, ``stress`` are the member means plus the members' run-time D3 (added once);
+    ``energies`` the members' mean NEP per-atom energies (without D3); also
     ``force_deviation`` (N,) eV/Å, ``max_force_deviation`` (float, eV/Å, GPUMD ``active``),
     ``energy_deviation`` (population std of member energies per atom, eV/atom) and
     ``member_energies`` (M,) eV.
@@ -145,9 +146,13 @@ class CommitteeCalculator(Calculator):
         paths = [Path(p) for p in paths]
         if len(paths) < 2:
             raise InterforgeError(f"a committee needs at least 2 models, got {len(paths)}")
-        self.models = [NepModel(p) for p in paths]
-        if len({m.dispersion for m in self.models}) > 1:
+        disp = {read_dispersion(p) for p in paths}
+        if len(disp) > 1:
             raise InterforgeError("committee members disagree on their run-time dispersion")
+        # D3 is the same for every member: members run bare and D3 is added once (it costs ~10 NEP calls).
+        self.dispersion = disp.pop()
+        self.models = [NepModel(p, dispersion=None) for p in paths]
+        self._d3 = None if self.dispersion is None else self.dispersion.calculator()
         self.paths = paths
         species = {tuple(sorted(m.types)) for m in self.models}
         if len(species) > 1:
@@ -159,12 +164,19 @@ class CommitteeCalculator(Calculator):
         forces = np.stack([e.forces for e in evs])
         sigma, sigma_max = force_deviation(forces)
         energies = np.array([e.energy for e in evs])
+        mean_forces, stress = forces.mean(axis=0), np.mean([e.stress for e in evs], axis=0)
+        if self._d3 is not None:
+            a = self.atoms.copy()
+            a.calc = self._d3
+            energies = energies + a.get_potential_energy()
+            mean_forces = mean_forces + a.get_forces()
+            stress = stress + a.get_stress()
         energy = float(energies.mean())
         self.results = {
             "energy": energy, "free_energy": energy,
             "energies": np.mean([e.energies for e in evs], axis=0),
-            "forces": forces.mean(axis=0),
-            "stress": np.mean([e.stress for e in evs], axis=0),
+            "forces": mean_forces,
+            "stress": stress,
             "force_deviation": sigma, "max_force_deviation": sigma_max,
             "energy_deviation": float(energies.std() / len(self.atoms)),
             "member_energies": energies,
