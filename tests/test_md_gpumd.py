@@ -405,7 +405,7 @@ def test_paper_run_files_parse_under_the_release(tmp_path):
     from interforge.demo.paper import _run_in
 
     cfg = InterforgeConfig()
-    assert cfg.md.gpumd_version == "latest"  # the project default: still the release for files written, not run
+    assert cfg.md.gpumd_version == "auto"  # the project default: the release grammar for files written, not run
     for atoms, tri in ((bulk("Zr", "hcp", a=3.23, c=5.15).repeat((2, 2, 2)), True),
                        (bulk("ZrO2", "fluorite", a=5.1, cubic=True), False)):
         names = _run_in(tmp_path, atoms, [300.0, 600.0], lambda t: 0.01, cfg, "isotropic")
