@@ -21,8 +21,11 @@ def test_small_example_learns(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
     its = result["iterations"]
-    assert len(its) >= 3
-    for i, it in enumerate(its):
+    loops = [it for it in its if not it.get("final")]
+    assert len(loops) >= 3
+    # The last iteration labelled structures after its training: a final committee learns them too.
+    assert its[-1].get("final") and its[-1]["n_train"] > loops[-1]["n_train"]
+    for i, it in enumerate(loops):
         manifest = json.loads((tmp_path / "w" / "iterations" / f"{i:03d}" / "manifest.json").read_text())
         for key in ("n_candidates", "n_selected", "n_failed", "holdout_force_rmse_meV_A"):
             assert manifest[key] is not None, key

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 class LoopResult:
     """Outcome of ``ActiveLearner.run``: the per-iteration manifests and whether the loop converged."""
 
-    iterations: list[dict] = field(default_factory=list)
+    iterations: list[dict] = field(default_factory=list)  # the last is the final committee when one was trained
     converged: bool = False
     final_models: list[str] = field(default_factory=list)
     summary_path: str = ""
@@ -112,8 +112,30 @@ class ActiveLearner:
                 log.info("converged at iteration %d: no candidate above %.3g eV/Å over the whole schedule",
                          i, self.cfg.active.threshold)
                 break
+        final = self._final_committee(len(result.iterations))
+        if final is not None:
+            result.iterations.append(final)
+            result.final_models = final["models"]
         result.summary_path = str(self._write_summary(result))
         return result
+
+    def _final_committee(self, index: int) -> dict | None:
+        """A last committee trained on every label, when the last iteration labelled structures after its
+        own training (otherwise those labels would never be learned). Resumable like an iteration."""
+        last = Manifest(self.iteration_dir(index - 1), index - 1)
+        if not last["n_labelled"]:
+            return None
+        m = Manifest(self.workdir / "final", index)
+        if not m.done("train"):
+            t = Timer()
+            train = self.training_set()
+            committee = self._train(train, m.dir / "committee", self.cfg.project.seed + 1000 * index)
+            m.mark("train", t.elapsed, models=committee.nep_paths, n_train=len(train),
+                   train_metrics=committee.metrics_path, final=True)
+        if not m.done("evaluate"):
+            t = Timer()
+            m.mark("evaluate", t.elapsed, **self._evaluate_holdout(m["models"]))
+        return dict(m.data)
 
     def iteration_dir(self, i: int) -> Path:
         return self.workdir / "iterations" / f"{i:03d}"
@@ -240,7 +262,7 @@ class ActiveLearner:
         from interforge.report.learning import plot_learning_summary
 
         rows = [{k: it.get(k) for k in ("iteration", "n_train", "n_candidates", "n_selected", "n_failed",
-                                         "holdout_force_rmse_meV_A", "holdout_energy_rmse_meV_atom", "converged")}
+                                         "holdout_force_rmse_meV_A", "holdout_energy_rmse_meV_atom", "converged", "final")}
                 for it in result.iterations]
         path = atomic_write_json(self.workdir / "summary.json", {"converged": result.converged, "iterations": rows,
                                                                   "final_models": result.final_models})

@@ -28,7 +28,7 @@ def run(args):
         learner = ActiveLearner(cfg, workdir, store, structures, executor)
         result = learner.run(args.max_iterations)
     rows = [{k: it.get(k) for k in ("iteration", "n_train", "n_candidates", "n_selected", "n_failed",
-                                     "holdout_force_rmse_meV_A")} for it in result.iterations]
+                                     "holdout_force_rmse_meV_A", "final")} for it in result.iterations]
     for r in rows:
         print("iteration {iteration}: train {n_train}, candidates {n_candidates}, selected {n_selected}, "
               "failed {n_failed}, hold-out force RMSE {holdout_force_rmse_meV_A} meV/Å".format(**r))

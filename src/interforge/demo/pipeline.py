@@ -121,7 +121,7 @@ class Demo:
         res = learner.run()
         return {"converged": res.converged, "final_models": res.final_models, "summary": res.summary_path,
                 "iterations": [{k: it.get(k) for k in ("iteration", "n_train", "n_candidates", "n_selected", "n_failed",
-                                                       "holdout_force_rmse_meV_A", "holdout_energy_rmse_meV_atom")}
+                                                       "holdout_force_rmse_meV_A", "holdout_energy_rmse_meV_atom", "final")}
                                for it in res.iterations]}
 
     def _model(self) -> str:

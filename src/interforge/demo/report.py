@@ -74,13 +74,17 @@ def write_demo_report(demo) -> Path:
 
     learn = m["learn"]
     last = sorted((out / "iterations").glob("*/deviations.png"))
-    committee = sorted((out / "iterations").glob("*/committee"))[-1] if (out / "iterations").exists() else None
+    committees = sorted((out / "iterations").glob("*/committee")) + sorted((out / "final").glob("committee"))
+    committee = committees[-1] if committees else None
     figs = _fig(learn["summary"].replace(".json", ".png"), "Hold-out force RMSE and data across iterations")
     figs += _fig(last[-1] if last else None, "Committee force deviation in the last exploration")
     if committee is not None:
         figs += _fig(committee / "loss_curves.png", "Loss curves of the final committee")
     sections.append(Section("Active learning", paragraphs=[
-        f"{len(learn['iterations'])} query-by-committee iterations ({'converged' if learn['converged'] else 'stopped at the iteration limit'})."],
+        f"{sum(not it.get('final') for it in learn['iterations'])} query-by-committee iterations "
+        f"({'converged' if learn['converged'] else 'stopped at the iteration limit'})"
+        + ("; the final committee was retrained on every label, the last iteration's included." if any(
+            it.get("final") for it in learn["iterations"]) else ".")],
         tables=[("iterations", learn["iterations"])], figures=figs))
 
     ana = m["analysis"]
