@@ -84,3 +84,21 @@ def test_run_gpumd_with_stand_in_executable(tmp_path, si, monkeypatch):
     r = json.loads((tmp_path / "g.json").read_text())
     assert r["engine"] == "gpumd" and r["steps_done"] == 20 and r["stopped_by"] is None
     assert r["mean_temperature_K"] == pytest.approx(305.0) and r["mean_volume_A3"] == pytest.approx(5.43**3)
+
+
+def test_cli_md_stopped_by_a_guard_exits_4(tmp_path, nep_fixture_dir, capsys):
+    """A run a guard stopped did not do what was asked: exit code 4 and the reason on one line."""
+    model = nep_fixture_dir / "Si_2022_NEP4_5body.txt"
+    if not model.is_file():
+        pytest.skip("Si NEP fixture missing")
+    hot = tmp_path / "si.xyz"
+    write(hot, bulk("Si", "diamond", a=5.43, cubic=True))
+    cfg = tmp_path / "p.toml"
+    cfg.write_text("[md]\nmax_temperature_factor = 1.01\n")  # the first thermal fluctuation trips it
+    rc = main(["md", str(hot), "--model", str(model), "--ensemble", "nvt", "--temperature", "300", "--steps", "2000",
+               "--out", str(tmp_path / "run"), "--json", str(tmp_path / "r.json"), "--seed", "1", "--config", str(cfg),
+               "--workdir", str(tmp_path)])
+    assert rc == 4
+    assert json.loads((tmp_path / "r.json").read_text())["stopped_by"] == "temperature"
+    err = [line for line in capsys.readouterr().err.splitlines() if "stopped by" in line]
+    assert len(err) == 1 and "guard temperature" in err[0]

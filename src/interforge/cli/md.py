@@ -121,6 +121,8 @@ def run_md_cli(args):
                         remove_angular=md.remove_angular_momentum, guards=Guards.from_section(md))
     d = result.to_dict()
     stop = f", stopped by {d['stopped_by']}: {d['stop_message']}" if d["stopped_by"] else ""
+    if d["stopped_by"]:  # the run did not do what was asked (the engine logged the reason): scripts must tell
+        args.exit_code = 4
     print(f"{d['steps_done']}/{d['steps_requested']} steps, <T> = {d['mean_temperature_K']:.1f} K, "
           f"<V> = {d['mean_volume_A3']:.1f} Å3{stop}")
     print(f"trajectory: {d['trajectory_path']}\nthermo: {d['thermo_path']}")
