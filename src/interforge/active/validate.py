@@ -1,5 +1,5 @@
-"""Validation of a learned NEP against its teacher (paper: parity/RMSE, E-V curves, NEB barriers,
-phase energy ordering).
+"""Physics pieces of validation: E-V curves, Li-hop NEB barriers, relaxed energies. The gates that use
+them live in :mod:`interforge.validation`.
 
 Every comparison evaluates the same structures with both calculators, so differences measure the
 NEP's error with respect to the teacher, not the teacher's error.
@@ -8,14 +8,11 @@ NEP's error with respect to the teacher, not the teacher's error.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 from ase import Atoms
-
-from interforge.fileio import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -32,30 +29,6 @@ class EVCurve:
     v0_nep: float
     b_teacher_GPa: float
     b_nep_GPa: float
-
-
-@dataclass
-class NEBResult:
-    """Barrier (eV) of one Li vacancy hop by climbing-image NEB, for the NEP and the teacher."""
-
-    phase: str
-    hop_distance_A: float
-    barrier_nep_eV: float
-    barrier_teacher_eV: float
-    energies_nep: list[float]
-    energies_teacher: list[float]
-
-
-@dataclass
-class ValidationReport:
-    holdout_rmse: dict = field(default_factory=dict)
-    ev_curves: list[EVCurve] = field(default_factory=list)
-    neb: list[NEBResult] = field(default_factory=list)
-    phase_energies_meV_atom: dict = field(default_factory=dict)  # per method, relative to the lowest polymorph
-    figures: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _energy_per_atom(atoms: Atoms, calc) -> float:
@@ -154,49 +127,3 @@ def relaxed_energy_per_atom(atoms: Atoms, calc, fmax: float = 0.05, steps: int =
     a.calc = calc
     FIRE(FrechetCellFilter(a), logfile=None).run(fmax=fmax, steps=steps)
     return float(a.get_potential_energy()) / len(a)
-
-
-def validate_model(model_path: str, teacher_calc, phases: dict[str, Atoms], holdout: Sequence[Atoms], out_dir: str | Path,
-                   neb_phases: Sequence[str] = (), neb_images: int = 3, relax_steps: int = 100) -> ValidationReport:
-    """Hold-out parity, E-V curves of ``phases``, Li-hop NEB barriers of ``neb_phases`` and the phase
-    energy ordering, NEP (``model_path``) against the teacher. Figures and ``validation.json`` go to ``out_dir``."""
-    from interforge.nep import NEPCalculator, NepModel
-    from interforge.nep.parity import parity_data, plot_parity
-    from interforge.report.learning import plot_ev_curves, plot_neb
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rep = ValidationReport()
-    model = NepModel(model_path)
-    nep = NEPCalculator(model_path)
-    if holdout:
-        pdata = parity_data(list(holdout), model.evaluate)
-        rep.holdout_rmse = pdata.rmse()
-        rep.figures += [str(p) for p in plot_parity(pdata, out, label="hold-out")]
-    for name, atoms in phases.items():
-        rep.ev_curves.append(ev_curve(name, atoms, nep, teacher_calc, relax_steps=relax_steps))
-        log.info("E-V %s: V0 %.2f (teacher) vs %.2f (NEP) Å³/atom", name, rep.ev_curves[-1].v0_teacher,
-                 rep.ev_curves[-1].v0_nep)
-    if rep.ev_curves:
-        rep.figures.append(str(plot_ev_curves(rep.ev_curves, out / "ev_curves.png")))
-    for name in neb_phases:
-        initial, final, dist = li_hop_endpoints(phases[name])
-        b_nep, e_nep = neb_barrier(initial, final, lambda: NEPCalculator(model_path), neb_images, steps=relax_steps)
-        b_t, e_t = neb_barrier(initial, final, lambda: teacher_calc, neb_images, steps=relax_steps)
-        rep.neb.append(NEBResult(name, dist, b_nep, b_t, e_nep, e_t))
-        log.info("NEB %s: barrier %.3f eV (NEP) vs %.3f eV (teacher)", name, b_nep, b_t)
-    if rep.neb:
-        rep.figures.append(str(plot_neb(rep.neb, out / "neb.png")))
-    relaxed = {"nep": {}, "teacher": {}}
-    for name, atoms in phases.items():
-        relaxed["nep"][name] = relaxed_energy_per_atom(atoms, nep, steps=relax_steps)
-        relaxed["teacher"][name] = relaxed_energy_per_atom(atoms, teacher_calc, steps=relax_steps)
-    # Energies compare only between polymorphs of one composition: relative to the lowest of each.
-    formula = {k: a.get_chemical_formula(empirical=True) for k, a in phases.items()}
-    for method, energies in relaxed.items():
-        lowest = {}
-        for k, v in energies.items():
-            lowest[formula[k]] = min(v, lowest.get(formula[k], np.inf))
-        rep.phase_energies_meV_atom[method] = {k: (v - lowest[formula[k]]) * 1000 for k, v in energies.items()}
-    atomic_write_json(out / "validation.json", rep.to_dict())
-    return rep
