@@ -107,19 +107,18 @@ def bootstrap(structures: Sequence[Atoms], seed: int) -> list[Atoms]:
 
 def train_member(index: int, train: Sequence[Atoms], test: Sequence[Atoms], settings: NepSection,
                  out_dir: str | os.PathLike, seed: int, init_model: str | os.PathLike | None = None,
-                 use_bootstrap: bool = True) -> MemberResult:
+                 use_bootstrap: bool = True, fit: tuple[Sequence[Atoms], Sequence[Atoms]] | None = None) -> MemberResult:
     """Train one member into ``out_dir`` and measure it with calorine. Top-level so that a
-    process/Parsl executor can pickle it."""
+    process/Parsl executor can pickle it. ``fit``: the (train, test) labels the trainer fits, i.e.
+    ``train``/``test`` with the run-time dispersion removed (computed here when not given)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = bootstrap(train, seed) if use_bootstrap else list(train)
     backend = get_backend(settings.backend)
     disp = model_dispersion(settings)
-    if disp is not None:  # the NEP learns teacher - D3; D3 comes back at run time (nep.dispersion)
-        data, test_fit = subtract_dispersion(data, disp), subtract_dispersion(test, disp)
-    else:
-        test_fit = test
-    res: BackendResult = backend.train(data, test_fit, settings, out_dir, seed, init_model=init_model)
+    fit_train, fit_test = fit if fit is not None else (fit_labels(train, disp), fit_labels(test, disp))
+    # The same seed draws the same bootstrap indices as for ``train`` (the parity below uses ``train``).
+    data = bootstrap(fit_train, seed) if use_bootstrap else list(fit_train)
+    res: BackendResult = backend.train(data, fit_test, settings, out_dir, seed, init_model=init_model)
     write_dispersion(res.nep_path, disp)
     # Parity against the labels as the teacher gave them, with the model as it runs (NEP + D3).
     model = NepModel(res.nep_path)
@@ -150,6 +149,11 @@ def model_dispersion(settings: NepSection) -> Dispersion | None:
         return None
     return Dispersion(functional=settings.d3_functional, potential_cutoff=settings.d3_potential_cutoff,
                       coordination_number_cutoff=settings.d3_cn_cutoff)
+
+
+def fit_labels(structures: Sequence[Atoms], dispersion: Dispersion | None) -> list[Atoms]:
+    """The labels a NEP fits: teacher minus the run-time D3 (the NEP learns the rest; D3 runs with it)."""
+    return list(structures) if dispersion is None else subtract_dispersion(structures, dispersion)
 
 
 def _zero_force_baseline(structures: Sequence[Atoms]) -> float:
@@ -187,7 +191,9 @@ def train_committee(structures_or_store, out_dir: str | os.PathLike, settings: N
              len(train), len(test))
     # Bootstrap only makes sense with more than one member; a single model uses all data.
     use_bootstrap = settings.bootstrap and m > 1
-    args = [(i, train, test, settings, out_dir / f"member_{i}", settings.seed + i, inits[i], use_bootstrap)
+    disp = model_dispersion(settings)
+    fit = (fit_labels(train, disp), fit_labels(test, disp))  # once for all members
+    args = [(i, train, test, settings, out_dir / f"member_{i}", settings.seed + i, inits[i], use_bootstrap, fit)
             for i in range(m)]
     t0 = time.perf_counter()
     members: list[MemberResult] = []
