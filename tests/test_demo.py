@@ -47,6 +47,7 @@ def test_tiny_demo_resumes_after_a_kill_and_reports(tmp_path):
     assert manifest["timings_s"]["seed"] == seed_seconds  # finished work was not redone
     failed = manifest["validate"]["failed"]
     assert failed and manifest["md"]["refused"] == failed and manifest["md"]["runs"] == []
+    assert all(Path(p).is_file() for p in manifest["md"]["structures"].values())  # cells written, not run
     first = (out / "report.html").read_text().split("<h2", 2)[1]
     assert "Validation gates" in first and "production MD was refused" in first
 

@@ -50,9 +50,6 @@ def demo_summary(res) -> dict:
     m = res.manifest
     model = m["learn"]["final_models"][0]
     disp = read_dispersion(model)
-    structures = {}
-    for r in m["md"]["runs"]:
-        structures.setdefault(r["phase"], r["structure"])
     transport = {}
     for phase, a in m["analysis"]["arrhenius"].items():
         runs = [r for r in m["analysis"]["runs"] if r.get("phase") == phase and r.get("kind") == "bulk"]
@@ -61,7 +58,7 @@ def demo_summary(res) -> dict:
                             "D_cm2_s": {f"{r['T_K']:g}": r.get("D_cm2_s") for r in runs},
                             "excluded_runs": [r["name"] for r in runs if r.get("skipped")]}
     return {"out_dir": res.out_dir, "report": res.report, "final_model": model,
-            "model_dispersion": None if disp is None else disp.calorine(), "structures": structures,
+            "model_dispersion": None if disp is None else disp.calorine(), "structures": m["md"]["structures"],
             "gates": m["validate"]["gates"], "gates_passed": m["validate"]["passed"],
             "forced_past_gates": m["md"].get("forced_past_gates", []), "production_refused": m["md"].get("refused", []),
             "transport": transport, "arrhenius": m["analysis"]["arrhenius"],

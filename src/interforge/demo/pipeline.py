@@ -172,14 +172,16 @@ class Demo:
         from interforge.demo.production_md import run_production
         from interforge.workflow.ledger import Ledger, Task, run_tasks
 
+        runs = self.production_runs()
+        structures = {r["phase"]: r["structure"] for r in runs}  # the production cells, run or not
         failed = self.failed_gates()
         if failed and not self.force:
             log.error("the final model failed validation gate(s) %s: production MD refused (--force runs it anyway)",
                       ", ".join(failed))
-            return {"runs": [], "model": self._model(), "refused": failed, "forced_past_gates": []}
+            return {"runs": [], "model": self._model(), "structures": structures, "refused": failed,
+                    "forced_past_gates": []}
         dump = max(1, int(round(self.cfg.production.dump_ps * 1000 / self.cfg.md.timestep_fs)))
         model = self._model()
-        runs = self.production_runs()
         tasks = [Task(name=r["name"], fn=run_production, spec={**r, "model": model, "dump": dump},
                       args=(r["structure"], model, r["ensemble"], r["T"], r["steps"], dump, self.cfg.md,
                             self.cfg.project.seed + k), pass_task_dir=True)
@@ -192,7 +194,7 @@ class Demo:
                 row.update({k: o.result.get(k) for k in ("steps_done", "mean_temperature_K", "mean_volume_A3",
                                                            "stopped_by", "trajectory_path", "steps_per_s", "ok")})
             out.append(row)
-        return {"runs": out, "model": model, "refused": [], "forced_past_gates": failed}
+        return {"runs": out, "model": model, "structures": structures, "refused": [], "forced_past_gates": failed}
 
     def stage_analysis(self) -> dict:
         from interforge.demo.summaries import analyse_runs
