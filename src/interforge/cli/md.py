@@ -10,7 +10,9 @@ from interforge.errors import InterforgeError
 
 def register(sub, parents):
     p = sub.add_parser("md", parents=parents, help="molecular dynamics (ASE on CPU, or GPUMD)",
-                       description="Run NVT/NPT/NVE MD; writes OUT/trajectory.h5 (H5MD) and OUT/thermo.dat.")
+                       description="Run NVT/NPT/NVE MD; writes OUT/trajectory.h5 (H5MD) and OUT/thermo.dat. "
+                                   "The ASE engine checkpoints OUT/checkpoint.npz; the same command again (after a kill) "
+                                   "continues from it.")
     p.add_argument("structure", help="structure file (extxyz, CIF, POSCAR, ...)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", nargs="+", metavar="NEP", help="nep.txt file(s); several make a committee")
@@ -27,6 +29,12 @@ def register(sub, parents):
     p.add_argument("--dump-interval", type=int, metavar="N", help="steps between trajectory frames")
     p.add_argument("--thermo-interval", type=int, metavar="N", help="steps between thermo lines")
     p.add_argument("--seed", type=int, help="random seed (velocities, thermostat, barostat)")
+    p.add_argument("--checkpoint-interval", type=int, metavar="N",
+                   help="steps between checkpoints (ASE engine; default: config [md] checkpoint_interval, at most a "
+                        "tenth of the run; 0 = none)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in an OUT that holds another run (by default the same command resumes it "
+                        "and a different one is refused)")
     p.add_argument("--gpumd-version", default=None, metavar="V",
                    help="run.in grammar when gpumd is not on PATH: e.g. 5.6 (the release), latest (master), auto "
                         "(the newest release); default: config [md] gpumd_version. A gpumd on PATH is asked for "
@@ -64,6 +72,35 @@ def _calculator(args):
     return NEPCalculator(args.model[0]) if len(args.model) == 1 else CommitteeCalculator(args.model)
 
 
+OUTPUTS = ("trajectory.h5", "thermo.dat", "checkpoint.npz", "guard_frame.extxyz")
+
+
+def _claim_output(out: Path, overwrite: bool, resumable: bool) -> None:
+    """Make ``out`` ours: with ``overwrite`` clear an earlier run's outputs; otherwise refuse a folder that
+    holds a run this command cannot resume (a checkpoint is checked against the request when it is read)."""
+    if overwrite:
+        for name in OUTPUTS:
+            (out / name).unlink(missing_ok=True)
+        return
+    if resumable and (out / "checkpoint.npz").is_file():
+        return
+    found = [name for name in OUTPUTS if (out / name).exists()]
+    if found:
+        raise InterforgeError(f"{out} already holds an MD run ({', '.join(found)}) that this command cannot resume; "
+                              "use --overwrite or another --out")
+
+
+def _identity(args, structure: Path) -> dict:
+    """What decides the run besides the integration settings: the input files' contents (hashes)."""
+    import hashlib
+
+    def sha(path) -> str:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+    calc = {"teacher": args.teacher} if args.teacher else {"models": [sha(m) for m in args.model]}
+    return {"structure": sha(structure), "calculator": calc, "engine": "ase"}
+
+
 def run_md_cli(args):
     from interforge.md import Guards, run_md
     from interforge.structures import read_structure
@@ -90,6 +127,7 @@ def run_md_cli(args):
     dump = args.dump_interval or min(md.dump_interval, max(1, args.steps // 10))
     thermo = args.thermo_interval or min(md.thermo_interval, max(1, args.steps // 100))
     out = Path(args.out)
+    _claim_output(out, args.overwrite, resumable=engine != "gpumd")
     if args.model:
         _warn_unvalidated(args.model)
     if engine == "gpumd":
@@ -113,12 +151,18 @@ def run_md_cli(args):
                        dispersion=None if disp is None else disp.calorine())
         result = run_gpumd(atoms, run, out)
     else:
+        every = args.checkpoint_interval
+        if every is None:
+            every = min(md.checkpoint_interval, max(1, args.steps // 10)) if md.checkpoint_interval else 0
+        if every < 0:
+            raise InterforgeError(f"--checkpoint-interval must be >= 0, got {every}")
         result = run_md(atoms, _calculator(args), ensemble, temps[0] if len(temps) == 1 else temps, args.steps, out,
                         pressure_bar=pressure, timestep_fs=timestep, dump_interval=dump, thermo_interval=thermo,
                         seed=args.seed, thermostat_tau_fs=md.thermostat_tau_fs, barostat_tau_fs=md.barostat_tau_fs,
                         bulk_modulus_GPa=md.bulk_modulus_GPa, barostat_mode=mode,
                         momentum_removal_interval=md.momentum_removal_interval,
-                        remove_angular=md.remove_angular_momentum, guards=Guards.from_section(md))
+                        remove_angular=md.remove_angular_momentum, guards=Guards.from_section(md),
+                        checkpoint_interval=every, resume=True, identity=_identity(args, path))
     d = result.to_dict()
     stop = f", stopped by {d['stopped_by']}: {d['stop_message']}" if d["stopped_by"] else ""
     if d["stopped_by"]:  # the run did not do what was asked (the engine logged the reason): scripts must tell

@@ -30,6 +30,10 @@ class MdSection(Section):
     )
     dump_interval: int = Field(1000, ge=1, description="Steps between trajectory frames.")
     thermo_interval: int = Field(100, ge=1, description="Steps between thermo log lines.")
+    checkpoint_interval: int = Field(
+        1000, ge=0, description="Steps between restart checkpoints of the ASE engine (0 = none); `md` checkpoints at "
+        "most every tenth of a run.",
+    )
     temperatures_K: list[float] = Field(
         default_factory=lambda: [300.0, 400.0, 500.0, 600.0, 700.0], description="Production temperatures, K (paper: 300-700 K).",
     )

@@ -1,12 +1,13 @@
 """Molecular dynamics with one trajectory output (H5MD, see :mod:`interforge.trajectory`).
 
-- :func:`run_md`: the ASE engine (any ASE calculator, NEP committees included): NVE, NVT (Bussi) and NPT
+- :class:`Dynamics` (settings in :class:`MDSettings`, then ``run(steps)``; checkpoints and resume) and
+  :func:`run_md` (the one-call form): the ASE engine (any ASE calculator, NEP committees included): NVE, NVT (Bussi) and NPT
   (Bussi + stochastic cell rescaling: isotropic, orthorhombic, or only the interface normal), momentum
   removal, temperature ramps, guards, committee force deviation on the fly.
 - :mod:`interforge.md.gpumd`: GPUMD driver (``model.xyz`` / ``run.in`` writer, runner, output conversion).
 """
 
-from interforge.md.engine import ENSEMBLES, MDResult, run_md
+from interforge.md.engine import ENSEMBLES, Dynamics, MDResult, MDSettings, run_md
 from interforge.md.guards import Guards
 
-__all__ = ["ENSEMBLES", "Guards", "MDResult", "run_md"]
+__all__ = ["ENSEMBLES", "Dynamics", "Guards", "MDResult", "MDSettings", "run_md"]

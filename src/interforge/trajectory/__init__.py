@@ -4,7 +4,8 @@ Every MD engine (ASE, GPUMD) writes through :class:`TrajectoryWriter`; analysis 
 :class:`TrajectoryReader`. See docs/md.md for the layout.
 """
 
-from interforge.trajectory.h5md import TrajectoryReader, TrajectoryWriter
+from interforge.trajectory.h5md import TrajectoryReader, TrajectoryWriter, truncate_trajectory
 from interforge.trajectory.thermo import THERMO_COLUMNS, ThermoLog, ThermoWriter, read_thermo
 
-__all__ = ["THERMO_COLUMNS", "ThermoLog", "ThermoWriter", "TrajectoryReader", "TrajectoryWriter", "read_thermo"]
+__all__ = ["THERMO_COLUMNS", "ThermoLog", "ThermoWriter", "TrajectoryReader", "TrajectoryWriter", "read_thermo",
+           "truncate_trajectory"]

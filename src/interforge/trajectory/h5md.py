@@ -72,6 +72,26 @@ def _extend(ds: h5py.Dataset, data: np.ndarray) -> None:
     ds[n:] = data
 
 
+def truncate_trajectory(path: str | os.PathLike, n_frames: int) -> None:
+    """Cut a trajectory back to its first ``n_frames`` frames (every time-dependent element and observable).
+
+    A resumed run uses it to drop the frames written after its checkpoint, which it writes again."""
+    path = Path(path)
+    with _open(path, "a") as f:
+        have = int(f["particles/all/position/step"].shape[0])
+        if n_frames > have:
+            raise InterforgeError(f"{path} has {have} frames, fewer than the {n_frames} to keep")
+        if n_frames == have:
+            return
+        groups = [f["particles/all/position"], f["particles/all/box/edges"]]
+        if "velocity" in f["particles/all"]:
+            groups.append(f["particles/all/velocity"])
+        groups += [f["observables"][k] for k in f["observables"]]
+        for g in groups:
+            for name in ("step", "time", "value"):
+                g[name].resize(n_frames, axis=0)
+
+
 class TrajectoryWriter:
     """Append frames to an H5MD file.
 

@@ -45,6 +45,14 @@ class ThermoWriter:
         self._fh.write(" ".join(fields) + "\n")
         self._fh.flush()
 
+    def flush(self) -> None:
+        if not self._fh.closed:
+            self._fh.flush()
+
+    def tell(self) -> int:
+        """Bytes written so far (header included): where a resumed run cuts the log back to."""
+        return self._fh.tell() if not self._fh.closed else self.path.stat().st_size
+
     def close(self) -> None:
         if not self._fh.closed:
             self._fh.close()
