@@ -20,3 +20,7 @@ def nep_fixture_dir() -> Path:
     if not NEP_FIXTURES.is_dir():
         pytest.skip("../shared/fixtures/nep is not present")
     return NEP_FIXTURES
+
+
+# -- PostgreSQL (issue 14/16, the label store): fixtures live in tests/pg_fixture.py ----------------
+from pg_fixture import postgres_db, postgres_server, store_url  # noqa: E402,F401

@@ -34,8 +34,8 @@ def test_structure_hash_ignores_lattice_translations_and_sees_real_changes():
     assert structure_hash(a) != structure_hash(c)
 
 
-def test_duplicates_are_stored_once_and_failed_rows_are_replaced(tmp_path):
-    store = LabelStore(tmp_path / "s.db")
+def test_duplicates_are_stored_once_and_failed_rows_are_replaced(tmp_path, store_url):
+    store = LabelStore(store_url("s"))
     first = store.add(record(1))
     again = store.add(record(1))
     assert first.added and not again.added and first.id == again.id
@@ -50,16 +50,17 @@ def test_duplicates_are_stored_once_and_failed_rows_are_replaced(tmp_path):
     assert store.count(status="failed") == 0 and store.count() == 3
 
 
-def test_a_batch_with_a_bad_record_writes_nothing(tmp_path):
-    store = LabelStore(tmp_path / "s.db")
+def test_a_batch_with_a_bad_record_writes_nothing(tmp_path, store_url):
+    store = LabelStore(store_url("s"))
     bad = Record(atoms=labelled(5), energy=float("nan"), forces=np.zeros((8, 3)))
     with pytest.raises(DataStoreError, match="finite energy"):
         store.add_many([record(3), record(4), bad])
     assert store.count() == 0
 
 
-def test_a_crash_inside_the_transaction_rolls_back(tmp_path, monkeypatch):
-    store = LabelStore(tmp_path / "s.db")
+def test_a_crash_inside_the_transaction_rolls_back(tmp_path, store_url, monkeypatch):
+    url = store_url("s")
+    store = LabelStore(url)
     store.add(record(0))
     calls = {"n": 0}
     original = store._write
@@ -73,7 +74,7 @@ def test_a_crash_inside_the_transaction_rolls_back(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "_write", flaky)
     with pytest.raises(RuntimeError):
         store.add_many([record(1), record(2), record(3)])
-    assert LabelStore(tmp_path / "s.db").count() == 1
+    assert LabelStore(url).count() == 1
 
 
 def test_records_without_labels_are_rejected(tmp_path):
@@ -113,8 +114,8 @@ def _parse_gpumd_xyz(path):
     return frames
 
 
-def test_export_is_read_back_identically_by_ase_and_an_independent_reader(tmp_path):
-    store = LabelStore(tmp_path / "s.db")
+def test_export_is_read_back_identically_by_ase_and_an_independent_reader(tmp_path, store_url):
+    store = LabelStore(store_url("s"))
     originals = {structure_hash(a): a for a in (labelled(i) for i in range(12))}
     store.add_many([Record.from_labelled(a, teacher_hash="h") for a in originals.values()])
     store.add(Record(atoms=labelled(99), status="failed", reason="NaN forces", teacher_hash="h"))
@@ -137,10 +138,10 @@ def test_export_is_read_back_identically_by_ase_and_an_independent_reader(tmp_pa
             np.testing.assert_allclose(ase_atoms.arrays["force"], frame["force"], atol=1e-9)  # GPUMD name
 
 
-def test_split_is_reproducible_and_stable_when_data_grow(tmp_path):
+def test_split_is_reproducible_and_stable_when_data_grow(tmp_path, store_url):
     hashes = [structure_hash(labelled(i)) for i in range(40)]
     side = {h: split_fraction(h, 3) < 0.2 for h in hashes}
-    store = LabelStore(tmp_path / "s.db")
+    store = LabelStore(store_url("s"))
     store.add_many([record(i) for i in range(20)])
     first = store.export_gpumd(tmp_path / "a", 0.2, salt=3)
     store.add_many([record(i) for i in range(20, 40)])
@@ -151,11 +152,11 @@ def test_split_is_reproducible_and_stable_when_data_grow(tmp_path):
     assert test_b == {h for h, t in side.items() if t}
 
 
-def test_import_round_trip_and_bad_files(tmp_path):
-    store = LabelStore(tmp_path / "s.db")
+def test_import_round_trip_and_bad_files(tmp_path, store_url):
+    store = LabelStore(store_url("s"))
     store.add_many([record(i) for i in range(5)])
     store.export_gpumd(tmp_path / "x", 0.0)
-    other = LabelStore(tmp_path / "t.db")
+    other = LabelStore(store_url("t"))
     assert other.import_xyz(tmp_path / "x" / "train.xyz") == {"read": 5, "added": 5, "duplicates": 0}
     assert other.import_xyz(tmp_path / "x" / "train.xyz")["duplicates"] == 5
     back = {structure_hash(a): a for a in other.labelled()}
@@ -176,8 +177,8 @@ def test_import_round_trip_and_bad_files(tmp_path):
         read_labelled_xyz(tmp_path / "missing.xyz")
 
 
-def test_stats_and_bad_urls(tmp_path):
-    store = LabelStore(tmp_path / "s.db")
+def test_stats_and_bad_urls(tmp_path, store_url):
+    store = LabelStore(store_url("s"))
     store.add_many([record(i) for i in range(3)])
     store.add(Record(atoms=labelled(9), status="failed", reason="timeout", teacher_hash="h1"))
     stats = store.stats()
@@ -188,21 +189,12 @@ def test_stats_and_bad_urls(tmp_path):
         LabelStore(tmp_path / "store.txt")
 
 
-def test_a_half_created_sqlite_file_is_rebuilt(tmp_path):
-    import sqlite3
-
-    path = tmp_path / "s.db"
-    with sqlite3.connect(path) as con:  # what a kill during ASE's lazy schema creation leaves behind
-        con.execute("CREATE TABLE systems (id INTEGER PRIMARY KEY)")
-    store = LabelStore(path)
-    store.add(record(1))
-    assert LabelStore(path).count() == 1
-
-
-def test_a_new_store_has_its_schema_before_the_first_write(tmp_path):
+def test_a_new_store_has_its_schema_and_marker_before_the_first_write(tmp_path):
     import sqlite3
 
     LabelStore(tmp_path / "new.db")
     with sqlite3.connect(tmp_path / "new.db") as con:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"systems", "information"} <= tables
+        marker = dict(con.execute("SELECT name, value FROM interforge_store"))
+    assert {"systems", "information", "interforge_store", "interforge_claims"} <= tables
+    assert marker == {"schema_version": "1", "created_by": "interforge"}

@@ -18,12 +18,14 @@ from interforge.fileio import atomic_path
 log = logging.getLogger(__name__)
 
 
-def open_store(cfg: InterforgeConfig, workdir: str | Path) -> LabelStore:
-    """The ``[data] db`` store: a URL as given, a relative path inside ``workdir``."""
+def open_store(cfg: InterforgeConfig, workdir: str | Path, create: bool = True) -> LabelStore:
+    """The ``[data] db`` store: a URL as given, a relative path inside ``workdir``.
+
+    ``create=False`` (read-only verbs) refuses a store that does not exist instead of creating it."""
     db = cfg.data.db
     if "://" in db or Path(db).is_absolute():
-        return LabelStore(db)
-    return LabelStore(Path(workdir) / db)
+        return LabelStore(db, create=create)
+    return LabelStore(Path(workdir) / db, create=create)
 
 
 def bulk_cell(name: str, cfg: InterforgeConfig) -> Atoms:

@@ -33,13 +33,15 @@ def register(sub, parents):
     sp.set_defaults(func=run_stats)
 
 
-def open_store(args) -> LabelStore:
-    """The store named by --db, else the config's [data] db resolved in the working directory."""
+def open_store(args, create: bool = True) -> LabelStore:
+    """The store named by --db, else the config's [data] db resolved in the working directory.
+
+    Read-only verbs pass ``create=False``: a missing store is an error, never created empty."""
     if args.db:
-        return LabelStore(args.db)
+        return LabelStore(args.db, create=create)
     from interforge.active.project import open_store as project_store
 
-    return project_store(config_of(args), workdir_of(args))
+    return project_store(config_of(args), workdir_of(args), create=create)
 
 
 def run_import(args):
@@ -56,7 +58,7 @@ def run_import(args):
 
 
 def run_export(args):
-    store = open_store(args)
+    store = open_store(args, create=False)
     frac = args.test_fraction if args.test_fraction is not None else config_of(args).data.test_fraction
     query = [args.query] if args.query else []
     res = store.export_gpumd(args.out, frac, config_of(args).data.split_seed, *query)
@@ -65,6 +67,6 @@ def run_export(args):
 
 
 def run_stats(args):
-    stats = open_store(args).stats()
+    stats = open_store(args, create=False).stats()
     print_json(stats)
     return stats

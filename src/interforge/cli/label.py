@@ -79,8 +79,9 @@ def run_label(args):
                                   iteration=args.iteration, retry_failed=args.retry_failed,
                                   scratch_root=workdir / "label-scratch", progress=not args.no_progress)
     print(f"{report.teacher} ({report.teacher_hash}): labelled {report.n_labelled}, failed {report.n_failed}, "
-          f"already stored {report.n_skipped} of {report.n_unique} structures -> {store.url} "
-          f"({report.labels_per_minute:.1f} labels/min)")
+          f"already stored {report.n_skipped}"
+          + (f", left to other workers {report.n_claimed_elsewhere}" if report.n_claimed_elsewhere else "")
+          + f" of {report.n_unique} structures -> {store.url} ({report.labels_per_minute:.1f} labels/min)")
     for f in report.failures[:10]:
         print(f"  failed {f['formula']} {f['struct_hash']}: {f['reason']}")
     return {"store": store.url, **vars(report)}

@@ -16,6 +16,11 @@ deterministic ones (NaN, force bound) are not. :func:`label_structures` skips st
 in the store for the same teacher identity, submits the rest to an executor, and writes each
 result to the store *as it arrives* (one transaction each), so a kill loses at most the labels in
 flight and a re-run labels only what is missing.
+
+Workers on one store share the work: before a structure is submitted it is *claimed* in the store
+(a row with the worker's name and a lease, :meth:`LabelStore.claim`); a structure claimed by another
+live worker is left to it, and a lease that a killed worker stopped renewing expires and is taken
+over. The label and the end of the claim are written in one transaction.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import math
 import signal
 import threading
 import time
-from concurrent.futures import as_completed
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -36,6 +41,7 @@ from ase import Atoms
 
 from interforge.config.teacher import TeacherSection
 from interforge.data import LabelStore, Record, structure_hash
+from interforge.data.store import DEFAULT_LEASE_S
 from interforge.teacher.errors import LabelFailure, TeacherError
 from interforge.teacher.identity import TeacherIdentity, as_section, teacher_identity
 
@@ -73,6 +79,8 @@ class LabelReport:
     seconds: float
     labels_per_minute: float
     failures: list[dict] = field(default_factory=list)
+    #: structures left to another worker that holds a live claim on them
+    n_claimed_elsewhere: int = 0
 
 
 class _Timeout(Exception):
@@ -183,14 +191,56 @@ def label_one(atoms: Atoms, settings: "TeacherSection | str | dict | None" = Non
     return LabelOutcome("failed", reason=reason, attempts=attempts, seconds=time.perf_counter() - t0)
 
 
+class _LeaseKeeper:
+    """Renews a worker's claims every third of the lease in a background thread while labels compute."""
+
+    def __init__(self, store: LabelStore, owner: str, lease_s: float):
+        self.store, self.owner, self.lease_s = store, owner, lease_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="interforge-lease", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(max(self.lease_s / 3.0, 0.05)):
+            try:
+                self.store.renew_claims(self.owner, self.lease_s)
+            except Exception as err:  # noqa: BLE001 - a missed renewal only risks duplicate work
+                log.warning("could not renew label claims in %s: %s", self.store.url, err)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def _in_flight(executor) -> int:
+    """How many claimed structures to keep submitted at once: enough to keep the executor's workers busy,
+    few enough to leave the rest to other workers on the same store."""
+    from interforge.workflow import InProcessExecutor
+
+    if isinstance(executor, InProcessExecutor):
+        return 1
+    section = getattr(executor, "section", None)
+    workers = int(getattr(section, "max_workers", 2) or 2)
+    if getattr(section, "executor", "") in ("slurm", "pbs"):
+        sched = section.scheduler
+        workers *= max(1, sched.nodes_per_block * sched.max_blocks)
+    return max(2, 2 * workers)
+
+
 def label_structures(structures: Iterable[Atoms], store: LabelStore,
                      settings: "TeacherSection | str | dict | None" = None, executor=None,
                      source: str = "", stage: str = "seed", iteration: int = 0, retry_failed: bool = False,
-                     scratch_root: str | Path | None = None, progress: bool = True) -> LabelReport:
+                     scratch_root: str | Path | None = None, progress: bool = True,
+                     lease_s: float = DEFAULT_LEASE_S) -> LabelReport:
     """Label every structure that the store lacks for this teacher; store results as they arrive.
 
     Structures already stored for this teacher identity (successfully, or as failed unless
-    ``retry_failed``) are skipped, as are duplicates within the input. Each result is written in
+    ``retry_failed``) are skipped, as are duplicates within the input. Each remaining structure is
+    claimed in the store before it is submitted (lease ``lease_s`` seconds, renewed while it computes);
+    one that another worker holds is left to it (``n_claimed_elsewhere``). Each result is written in
     its own transaction the moment it arrives. ``executor`` defaults to in-process.
     ``source`` may be a string or one string per structure.
     """
@@ -201,6 +251,8 @@ def label_structures(structures: Iterable[Atoms], store: LabelStore,
     ident = teacher_identity(section)
     if ident.name not in teacher_names():
         raise TeacherError(f"unknown teacher '{section.name}'; choose one of: {', '.join(teacher_names())}")
+    if not lease_s > 0:
+        raise TeacherError(f"the claim lease must be positive, got {lease_s}")
     structures = list(structures)
     sources = list(source) if isinstance(source, (list, tuple)) else [source] * len(structures)
     todo: list[tuple[Atoms, str, str]] = []
@@ -225,13 +277,14 @@ def label_structures(structures: Iterable[Atoms], store: LabelStore,
         # is stored, and the model's load time does not distort the rate and ETA.
         _calculator(section, ident, None)
     t0 = time.perf_counter()
-    n_ok = n_failed = 0
+    n_ok = n_failed = n_busy = 0
     failures: list[dict] = []
     bar = None
     if progress and todo:
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), unit="label", desc=f"labelling ({ident.name})", smoothing=0.1)
+    owner = store.new_owner()
 
     def store_outcome(atoms: Atoms, src: str, h: str, out: LabelOutcome) -> None:
         nonlocal n_ok, n_failed
@@ -247,33 +300,65 @@ def label_structures(structures: Iterable[Atoms], store: LabelStore,
             n_failed += 1
             failures.append({"struct_hash": h, "formula": atoms.get_chemical_formula(), "reason": out.reason})
             log.warning("label failed for %s (%s): %s", atoms.get_chemical_formula(), h, out.reason)
-        store.add(rec)
+        store.add_many([rec], release_claims_of=owner)  # the label lands and the claim ends together
         if bar is not None:
             bar.update(1)
 
-    try:
-        futures = {}
-        for atoms, src, h in todo:
+    futures: dict = {}
+    pending = iter(todo)
+    window = _in_flight(executor)
+
+    def submit_more() -> None:
+        """Claim and submit structures until ``window`` are in flight (in-process: label them now)."""
+        nonlocal n_skipped, n_busy
+        while len(futures) < window:
+            item = next(pending, None)
+            if item is None:
+                return
+            atoms, src, h = item
+            state = store.claim(h, ident.hash, owner, lease_s, ok_only=retry_failed)
+            if state != "claimed":
+                if state == "done":  # another worker stored it after our first look
+                    n_skipped += 1
+                else:
+                    n_busy += 1
+                    log.info("%s (%s) is being labelled by another worker; leaving it to them",
+                             atoms.get_chemical_formula(), h)
+                if bar is not None:
+                    bar.update(1)
+                continue
             scratch = str(Path(scratch_root) / f"{ident.name}-{h}") if scratch_root else None
             fut = executor.submit(label_one, atoms, section, scratch)
-            futures[fut] = (atoms, src, h)
             if fut.done():  # in-process: store now, so a kill loses nothing already computed
                 store_outcome(atoms, src, h, _outcome_of(fut))
-                del futures[fut]
-        for fut in as_completed(futures):
-            atoms, src, h = futures[fut]
-            store_outcome(atoms, src, h, _outcome_of(fut))
+            else:
+                futures[fut] = item
+
+    try:
+        with _LeaseKeeper(store, owner, lease_s):
+            submit_more()
+            while futures:
+                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    atoms, src, h = futures.pop(fut)
+                    store_outcome(atoms, src, h, _outcome_of(fut))
+                submit_more()
     finally:
         if bar is not None:
             bar.close()
+        try:  # claims of structures not finished (an error, Ctrl-C) go back at once
+            store.release(owner)
+        except Exception as err:  # noqa: BLE001 - they expire with their lease anyway
+            log.warning("could not release label claims in %s: %s", store.url, err)
         if own_executor:
             executor.shutdown()
     seconds = time.perf_counter() - t0
     done = n_ok + n_failed
     rate = 60.0 * done / seconds if seconds > 0 and done else 0.0
-    log.info("labelled %d, failed %d, skipped %d in %.1f s (%.1f labels/min)", n_ok, n_failed, n_skipped, seconds, rate)
+    log.info("labelled %d, failed %d, skipped %d, left to other workers %d in %.1f s (%.1f labels/min)", n_ok,
+             n_failed, n_skipped, n_busy, seconds, rate)
     return LabelReport(len(structures), len(seen), n_skipped, n_ok, n_failed, ident.name, ident.hash, seconds, rate,
-                       failures)
+                       failures, n_busy)
 
 
 def _outcome_of(fut) -> LabelOutcome:
