@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.emt import EMT
 
 from interforge.config.teacher import TeacherSection
 from interforge.data import LabelStore, structure_hash
@@ -233,3 +234,109 @@ def test_cli_label_reads_an_ase_database_with_a_query(tmp_path):
     assert rc == 0
     rows = list(LabelStore(db).rows())
     assert len(rows) == 2 and {r.get("source") for r in rows} == {"candidates.db:1", "candidates.db:3"}
+
+
+# -- concurrent workers: claims with leases ---------------------------------------------------------
+def test_a_live_claim_is_left_to_its_worker_and_an_expired_one_is_taken_over(store_url):
+    store = LabelStore(store_url("claims"))
+    section = TeacherSection(name="flaky")
+    ident = teacher_identity(section)
+    structs = cells([0, 0, 0, 0])
+    hashes = [structure_hash(a) for a in structs]
+    # Another worker is labelling structure 0 (its lease runs), and one that was killed held structure 1.
+    assert store.claim(hashes[0], ident.hash, "worker-alive", lease_s=600) == "claimed"
+    assert store.claim(hashes[1], ident.hash, "worker-killed", lease_s=0.2) == "claimed"
+    time.sleep(0.4)
+    FlakyCalculator.calls.clear()
+    report = label_structures(structs, store, section, progress=False)
+    assert (report.n_labelled, report.n_claimed_elsewhere, report.n_skipped) == (3, 1, 0)
+    computed = set(FlakyCalculator.calls)
+    assert computed == {int(round(a.cell[0, 0] * 1000)) for a in structs[1:]}  # never structure 0
+    assert {r.struct_hash for r in store.rows()} == set(hashes[1:])
+    # Our claims ended with the labels; the live worker's claim is untouched.
+    assert [(c["struct_hash"], c["claimed_by"]) for c in store.claims()] == [(hashes[0], "worker-alive")]
+
+
+def test_leases_are_renewed_while_a_label_computes(store_url):
+    """A label that takes longer than the lease keeps its claim: the lease keeper renews it."""
+    store = LabelStore(store_url("renew"))
+    section = TeacherSection(name="slow-probe")
+    seen = []
+
+    class Probe(Calculator):
+        implemented_properties = ["energy", "forces", "stress"]
+
+        def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+            super().calculate(atoms, properties, system_changes)
+            time.sleep(1.0)  # four leases of 0.25 s
+            seen.append([(c["claimed_by"], c["lease_left_s"]) for c in store.claims()])
+            e, f = _harmonic(self.atoms)
+            self.results = {"energy": e, "forces": f, "stress": np.zeros(6)}
+
+    register_teacher("slow-probe", lambda section, directory: Probe())
+    from interforge.teacher import labelling
+
+    labelling._CALCS.clear()  # this run's Probe, not a cached one of the other store kind
+    report = label_structures(cells([0]), store, section, progress=False, lease_s=0.25)
+    assert report.n_labelled == 1
+    [[(owner, left)]] = seen
+    assert left > 0, "the lease expired while the label was computing"
+    assert store.claims() == []
+
+
+def _stub_label(tmp_path, db: str, inp, tag: str, env) -> subprocess.Popen:
+    stub = os.path.join(os.path.dirname(__file__), "label_stub.py")
+    cmd = [sys.executable, stub, "label", str(inp), "--db", db, "--teacher", "counting-emt", "--no-progress",
+           "--workdir", str(tmp_path / tag), "--json", str(tmp_path / f"{tag}.json")]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_label_processes_on_one_store_label_each_structure_once(tmp_path, store_url):
+    """Acceptance (issues 14, 16): two `interforge label` processes, same input, same store, at once."""
+    import json
+
+    from ase.build import bulk
+
+    structs = []
+    for i in range(24):
+        a = bulk("Cu", "fcc", a=3.6, cubic=True)
+        a.rattle(0.05, seed=i)
+        structs.append(a)
+    inp = tmp_path / "in.xyz"
+    ase.io.write(inp, structs)
+    db = store_url("shared")
+    LabelStore(db)  # both processes open an existing store (creating it at once is tested elsewhere)
+    calls = tmp_path / "calls.log"
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    env = dict(os.environ, OMP_NUM_THREADS="1", IF_TEST_CALL_LOG=str(calls), IF_TEST_SLEEP="0.05",
+               IF_TEST_BARRIER=str(barrier), IF_TEST_PARTIES="2")
+    procs = [_stub_label(tmp_path, db, inp, tag, env) for tag in ("a", "b")]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    reports = [json.loads((tmp_path / f"{tag}.json").read_text()) for tag in ("a", "b")]
+
+    # Who computed what, from the teacher's own record of its calls.
+    by_hash: dict[str, set[str]] = {}
+    for line in calls.read_text().splitlines():
+        pid, h = line.split()
+        by_hash.setdefault(h, set()).add(pid)
+    expected = {structure_hash(a) for a in structs}
+    assert set(by_hash) == expected
+    assert all(len(pids) == 1 for pids in by_hash.values()), "a structure was computed by both processes"
+    per_pid = {str(p.pid): sum(str(p.pid) in pids for pids in by_hash.values()) for p in procs}
+    assert all(n > 0 for n in per_pid.values()), f"one process did all the work: {per_pid}"
+    for p, rep in zip(procs, reports):
+        assert rep["n_labelled"] == per_pid[str(p.pid)]
+        assert rep["n_labelled"] + rep["n_skipped"] + rep["n_claimed_elsewhere"] == len(structs)
+    store = LabelStore(db)
+    rows = list(store.rows())
+    assert len(rows) == len(structs) and {r.struct_hash for r in rows} == expected
+    assert all(r.get("status") == "ok" for r in rows)
+    assert store.claims() == []
+    # The stored labels are EMT's for each structure.
+    for r in rows:
+        atoms = r.toatoms()
+        atoms.calc = EMT()
+        assert r.energy == pytest.approx(atoms.get_potential_energy(), abs=1e-9)

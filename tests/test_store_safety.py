@@ -298,3 +298,30 @@ def test_claims_lease_and_take_over(store_url):
     assert all(c["struct_hash"] != h for c in store.claims())
     assert store.release(a) == 2 and store.release(b) == 2
     assert store.claims() == []
+
+
+def test_processes_creating_one_store_at_once_never_replace_each_others(tmp_path):
+    """Four processes open a missing store at the same moment and each writes a row: all four rows stay."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "new.db"
+    go = tmp_path / "go"
+    script = (
+        "import sys, time, os\n"
+        "from ase.build import bulk\n"
+        "from ase.calculators.singlepoint import SinglePointCalculator\n"
+        "from interforge.data import LabelStore, Record\n"
+        "seed = int(sys.argv[1])\n"
+        "a = bulk('Cu', cubic=True); a.rattle(0.05, seed=seed)\n"
+        "a.calc = SinglePointCalculator(a, energy=-1.0 * seed, forces=[[0, 0, 0]] * 4)\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.005)\n"
+        f"LabelStore({str(path)!r}).add(Record.from_labelled(a, teacher_hash='h'))\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(i + 1)]) for i in range(4)]
+    time.sleep(2.0)  # let every process import and wait at the line
+    go.touch()
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    store = LabelStore(path, create=False)
+    assert sorted(a.get_potential_energy() for a in store.labelled()) == [-4.0, -3.0, -2.0, -1.0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["go", "new.db"]

@@ -393,6 +393,25 @@ def _create_postgres(cur) -> None:
         cur.execute(stmt)
 
 
+def _postgres_database(url: str):
+    """ASE's PostgreSQL database, safe for concurrent writers.
+
+    ase-db-backends 0.11 reads a new row's id from the sequence's ``last_value``, which is global: with
+    two writers at once a row's arrays land under the other writer's id (a foreign-key error, or a
+    wrong row). ``currval`` is this session's own value."""
+    try:
+        from ase_db_backends.postgresql import PostgreSQLDatabase
+    except ImportError as err:
+        raise DataStoreError(f"a PostgreSQL store needs pip install 'interforge[postgres]': {err}") from None
+
+    class _SessionSafePostgres(PostgreSQLDatabase):
+        def get_last_id(self, cur):
+            cur.execute("SELECT currval('systems_id_seq')")
+            return int(cur.fetchone()[0])
+
+    return _SessionSafePostgres(url)
+
+
 def _connect(url: str | Path, create: bool = True):
     """The ASE database of a store, after checking that it is one (or creating it when ``create``)."""
     import ase.db
@@ -400,10 +419,7 @@ def _connect(url: str | Path, create: bool = True):
     url = str(url)
     if _is_postgres(url):
         _open_postgres(url, create)
-        try:
-            return ase.db.connect(url, type="postgresql")
-        except ImportError as err:
-            raise DataStoreError(f"a PostgreSQL store needs pip install 'interforge[postgres]': {err}") from None
+        return _postgres_database(url)
     path = _sqlite_path(url)
     _open_sqlite(path, create)
     return ase.db.connect(path, type="db")
