@@ -22,11 +22,13 @@ demo: venv
 
 # System tools the tests use, from Debian's packages: headless Chromium renders the HTML report;
 # GPAW (GPL, run as a separate program like VASP, never imported by interforge) is the open-source
-# DFT teacher of the slow tier. Installed when missing and we are root with apt; otherwise those
-# tests skip and say why.
+# DFT teacher of the slow tier; PostgreSQL's server binaries (initdb, pg_ctl) let a test fixture run
+# a throwaway server for the label store's tests (marker `postgres`). Installed when missing and we
+# are root with apt; otherwise those tests skip and say why.
 sysdeps:
 	@missing=""; command -v chromium >/dev/null 2>&1 || missing="chromium"; \
 	  /usr/bin/python3 -c "import gpaw" >/dev/null 2>&1 || missing="$$missing gpaw gpaw-data"; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	  if [ -n "$$missing" ]; then \
 	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	      echo "installing Debian packages:$$missing"; \
