@@ -34,13 +34,14 @@ def test_analyze_writes_results_and_figures(tmp_path, capsys):
     d = res["diffusion"]["Li"]
     # 1.5 Å hops along ±x/±y/±z with p = 0.05 per ps: D = p a²/(6 dt) = 0.01875 Å²/ps = 1.875e-6 cm²/s
     assert abs(d["D_cm2_s"] - 1.875e-6) < 3 * d["D_err_cm2_s"]
-    assert res["conductivity"]["sigma_mS_cm"] > 0
+    assert res["conductivity"]["composite"]["sigma_mS_cm"] > 0
+    assert res["conductivity"]["collective"]["sigma_err_mS_cm"] > 0
     # Cl only vibrates: its D is zero within its error bar, far below Li's
     assert abs(res["diffusion"]["Cl"]["D_cm2_s"]) < max(3 * res["diffusion"]["Cl"]["D_err_cm2_s"], 1e-3 * d["D_cm2_s"])
     assert len(res["interfaces"]["planes_A"]) == 2
     poly = res["polyhedra"]
     assert len(poly) == 108 and set(poly[0]) >= {"index", "species", "cn", "volume_A3", "csm", "shape", "region"}
-    for name in ("msd", "rdf", "cn_profile", "density", "hops", "displacement", "csm_volume"):
+    for name in ("msd", "rdf", "cn_profile", "density", "hops", "displacement", "csm_volume", "collective"):
         assert (out / res["figures"][name].split("/")[-1]).stat().st_size > 1000
     assert "D_cm2_s" in capsys.readouterr().out
 

@@ -48,10 +48,12 @@ def density_z_time(positions, cells, times_ps, idx, bin_width: float = 1.0, stri
 
 @dataclass
 class HopProfile:
-    """Hop events along z. A hop: displacement > threshold_A between frames lag_ps apart, binned at
-    the earlier frame's z. z_A: (B,) Å; hops: (B,) mean hops per frame pair; ions: (B,) mean ions per
-    bin at the earlier frames; probability: hops/ions; displacements_A: all pair displacements (for
-    the histogram), Å; n_pairs: frame pairs used; window_ps: (start, end) actually used."""
+    """Hop events along z. A hop: net displacement > threshold_A between frames lag_ps apart, measured on
+    positions averaged over ``average_ps`` around each of the two frames (vibration averaged out), binned at
+    the earlier frame's z. z_A: (B,) Å; hops: (B,) mean hops per frame pair; ions: (B,) mean ions per bin
+    at the earlier frames; probability: hops/ions; displacements_A: all pair displacements (for the
+    histogram), Å; n_pairs: frame pairs used; window_ps: (start, end) actually used; average_ps: the
+    averaging window actually used, ps; rate_per_ion_ns: hops per ion per ns over the window."""
 
     z_A: np.ndarray
     hops: np.ndarray
@@ -62,15 +64,36 @@ class HopProfile:
     lag_ps: float
     n_pairs: int
     window_ps: tuple
+    average_ps: float = 0.0
+    rate_per_ion_ns: float = float("nan")
+
+
+def averaged_positions(positions, idx, frames, half: int) -> np.ndarray:
+    """Positions of atoms ``idx`` averaged over frames f - half .. f + half (cut at the run's ends) for each
+    f in ``frames``; (len(frames), len(idx), 3), Å. half = 0 returns the frames themselves."""
+    frames = np.asarray(frames, int)
+    if half <= 0:
+        return np.stack([np.asarray(positions[f])[idx] for f in frames]) if len(frames) else np.zeros((0, len(idx), 3))
+    n_t = positions.shape[0]
+    out = np.empty((len(frames), len(idx), 3))
+    for k, f in enumerate(frames):
+        lo, hi = max(0, f - half), min(n_t, f + half + 1)
+        out[k] = np.asarray(positions[lo:hi])[:, idx].mean(axis=0)
+    return out
 
 
 def hop_profile(positions, cells, times_ps, idx, threshold_A: float = 1.25, lag_ps: float = 10.0,
-                window_start_ps: float = 1000.0, window_ps: float = 1000.0, bin_width: float = 1.0) -> HopProfile:
+                window_start_ps: float = 1000.0, window_ps: float = 1000.0, bin_width: float = 1.0,
+                average_ps: float = 0.0) -> HopProfile:
     """Hops of ions ``idx`` between non-overlapping frame pairs lag_ps apart inside the window.
 
-    When the run is shorter than the window the last half of the run is used (and reported).
+    positions: (T, N, 3) unwrapped Å; times_ps: (T,) ps. Each end of a pair is the ion's position averaged
+    over ``average_ps`` ps centred on that frame (a running mean; at most half the lag), so thermal vibration
+    around a site does not count as a hop while a move to another site does. When the run is shorter than
+    the window the last half of the run is used (and reported).
     """
     times = np.asarray(times_ps, float)
+    idx = np.asarray(idx)
     dt = float(np.median(np.diff(times)))
     lag = max(1, int(round(lag_ps / dt)))
     t_end = times[-1]
@@ -78,6 +101,9 @@ def hop_profile(positions, cells, times_ps, idx, threshold_A: float = 1.25, lag_
     if start + lag * dt > t_end:
         start, stop = times[0] + 0.5 * (t_end - times[0]), t_end
         log.warning("hop window beyond the run; using %.1f-%.1f ps", start, stop)
+    half = int(round(min(average_ps, 0.5 * lag * dt) / dt / 2.0))
+    if average_ps > 0.5 * lag * dt + 1e-9:
+        log.warning("hop averaging window %.3g ps cut to half the hop lag (%.3g ps)", average_ps, 0.5 * lag * dt)
     first = int(np.searchsorted(times, start - 1e-9))
     pairs = [(f, f + lag) for f in range(first, len(times) - lag, lag) if times[f + lag] <= stop + 1e-9]
     edges = z_bins(cells[first][2, 2], bin_width)
@@ -86,8 +112,8 @@ def hop_profile(positions, cells, times_ps, idx, threshold_A: float = 1.25, lag_
     ions = np.zeros(nb)
     disp_all = []
     for f0, f1 in pairs:
-        p0 = positions[f0][idx]
-        d = np.linalg.norm(positions[f1][idx] - p0, axis=1)
+        p0, p1 = averaged_positions(positions, idx, [f0, f1], half)
+        d = np.linalg.norm(p1 - p0, axis=1)
         cz = cells[f0][2, 2]
         b = np.clip(np.digitize(np.mod(p0[:, 2], cz) * (edges[-1] / cz), edges) - 1, 0, nb - 1)
         ions += np.bincount(b, minlength=nb)
@@ -96,9 +122,10 @@ def hop_profile(positions, cells, times_ps, idx, threshold_A: float = 1.25, lag_
     n = max(1, len(pairs))
     with np.errstate(invalid="ignore", divide="ignore"):
         prob = hops / ions
+    rate = (hops.sum() / (len(idx) * len(pairs)) / (lag * dt) * 1000.0) if pairs and len(idx) else float("nan")
     return HopProfile(0.5 * (edges[1:] + edges[:-1]), hops / n, ions / n, prob,
                       np.concatenate(disp_all) if disp_all else np.zeros(0), threshold_A, lag * dt,
-                      len(pairs), (float(start), float(stop)))
+                      len(pairs), (float(start), float(stop)), float(2 * half * dt), float(rate))
 
 
 CLASS_NAMES = ("immobile", "z", "xy", "mixed-z", "mixed-xy")

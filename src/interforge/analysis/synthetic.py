@@ -69,3 +69,32 @@ def vibrating_trajectory(numbers, positions, cell, n_frames: int, dt_ps: float, 
         pos = np.mod(pos, np.diag(cell))
     cells = np.broadcast_to(cell, (n_frames, 3, 3)).copy()
     return Trajectory(np.asarray(numbers), pos, cells, np.arange(n_frames) * dt_ps)
+
+
+def site_hopping_trajectory(rng: np.random.Generator, n_ions: int, n_frames: int, dt_ps: float, a: float = 3.0,
+                            rate_per_ps: float = 0.02, sigma: float = 0.4, tau_ps: float = 0.0,
+                            n_sites: int = 6) -> tuple[Trajectory, np.ndarray]:
+    """Li ions hopping between the sites of a simple cubic lattice (spacing a Å) while vibrating about them.
+
+    Each ion hops to a random one of its 6 neighbour sites with probability rate_per_ps · dt_ps per frame.
+    Vibration: Gaussian, sigma Å per axis; white (independent every frame) for tau_ps = 0, else an AR(1)
+    process with correlation time tau_ps. The cell is cubic, n_sites · a wide. Returns (trajectory with
+    unwrapped positions, the noise-free site positions (T, N, 3) Å, i.e. the known truth).
+    """
+    sites = np.empty((n_frames, n_ions, 3))
+    cur = rng.integers(0, n_sites, (n_ions, 3)) * a
+    p = rate_per_ps * dt_ps
+    for t in range(n_frames):
+        if t:
+            hop = np.flatnonzero(rng.random(n_ions) < p)
+            cur[hop, rng.integers(0, 3, len(hop))] += rng.choice([-a, a], len(hop))
+        sites[t] = cur
+    noise = rng.normal(0.0, sigma, (n_frames, n_ions, 3))
+    if tau_ps > 0:
+        phi = np.exp(-dt_ps / tau_ps)
+        for t in range(1, n_frames):
+            noise[t] = phi * noise[t - 1] + np.sqrt(1.0 - phi ** 2) * noise[t]
+    cell = np.eye(3) * n_sites * a
+    traj = Trajectory(np.full(n_ions, 3), sites + noise, np.broadcast_to(cell, (n_frames, 3, 3)).copy(),
+                      np.arange(n_frames) * dt_ps)
+    return traj, sites

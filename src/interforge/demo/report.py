@@ -4,37 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interforge.report.html import Figure, Section, package_versions, write_report
+from interforge.report.html import Section, package_versions, write_report
+from interforge.report.sections import figure_if_file, gates_section, pm, region_rows
 
 
 def _fig(path, caption):
-    return [Figure(path, caption)] if path and Path(path).is_file() else []
-
-
-def _fmt_pm(x, err, digits=3):
-    if x is None:
-        return "n/a"
-    return f"{x:.{digits}g} ± {err:.2g}" if err is not None else f"{x:.{digits}g}"
-
-
-def gates_section(val: dict, forced: list[str]) -> Section:
-    """The validation gates as the report's first section; a model that failed one says so first."""
-    if val.get("passed"):
-        head = "The final NEP passed every validation gate against its teacher; production MD used it."
-    elif forced:
-        head = (f"WARNING: the final NEP FAILED validation gate(s) {', '.join(forced)}; production MD was forced past "
-                "them, so every transport number below comes from a model that does not hold.")
-    else:
-        head = (f"The final NEP FAILED validation gate(s) {', '.join(val.get('failed', []))}; production MD was refused.")
-    rows = [{"gate": k, "value": g["value"], "threshold": g["threshold"], "passed": g["passed"]}
-            for k, g in val.get("gates", {}).items()]
-    dis = val.get("dispersion")
-    notes = [head, "Each gate compares the NEP with its teacher on data it was not trained on: force parity and "
-             "pressure on frames of independent teacher MD, the NEP's NPT volume against the teacher's estimate at "
-             "the same temperature, anion-sublattice order, relaxed phase energies and a Li-hop NEB barrier.",
-             f"Run-time dispersion: {'D3(BJ) ' + str(dis) if dis else 'none'}."]
-    figs = [Figure(p, Path(p).stem.replace("_", " ")) for p in val.get("figures", []) if Path(p).is_file()]
-    return Section("Validation gates", paragraphs=notes, tables=[("gates", rows)], figures=figs)
+    return figure_if_file(path, caption)
 
 
 def write_demo_report(demo) -> Path:
@@ -94,7 +69,7 @@ def write_demo_report(demo) -> Path:
     for phase, a in ana["arrhenius"].items():
         ref = paper.get(phase, {})
         rows.append({"phase": phase, "T (K)": ", ".join(f"{t:g}" for t in a["T_K"]),
-                     "Ea (eV), demo": _fmt_pm(a.get("Ea_eV"), a.get("Ea_err_eV")),
+                     "Ea (eV), demo": pm(a.get("Ea_eV"), a.get("Ea_err_eV")),
                      "Ea (eV), paper": ref.get("Ea_eV", "n/a"),
                      "sigma_RT (mS/cm), demo": (f"{a['sigma_RT_mS_cm']:.3g} (1σ range {a['sigma_RT_low_mS_cm']:.2g}–"
                                                 f"{a['sigma_RT_high_mS_cm']:.2g})") if a.get("sigma_RT_mS_cm") else a.get("note", "n/a"),
@@ -105,20 +80,23 @@ def write_demo_report(demo) -> Path:
             tfigs += _fig(r.get("figures", {}).get("msd"), f"Li MSD, {r['name']}")
     sections.append(Section("Li transport in bulk Li2ZrCl6", paragraphs=[
         "D from Einstein fits of the time-origin-averaged MSD (up to 50 % of the run) with per-ion error bars; "
-        "Arrhenius fits with the slope–intercept covariance propagated to 300 K; Nernst–Einstein conductivity with "
-        f"Haven ratio {cfg.analysis.haven_ratio:g}. Paper: alpha 0.803 mS/cm, Ea 0.29 eV; ideal 0.066 mS/cm, "
+        "Arrhenius fits with the slope–intercept covariance propagated to 300 K; Nernst–Einstein conductivity from the "
+        "tracer D (Haven ratio 1). Each run also measures the collective (charge) conductivity and the Haven ratio "
+        "from the charge-displacement MSD (block error bars). Paper: alpha 0.803 mS/cm, Ea 0.29 eV; ideal 0.066 mS/cm, "
         "Ea 0.20 eV higher; experiment (alpha) 0.29–0.81 mS/cm, 0.35 eV."],
         tables=[("activation energy and room-temperature conductivity", rows),
                 ("runs (a run stopped by a guard is analysed up to 80 % of its length)",
                  [{k: r.get(k) for k in ("name", "T_K", "analysed_ps", "D_cm2_s", "D_err_cm2_s", "sigma_mS_cm",
-                                         "stopped_by", "skipped")} for r in ana["runs"]])],
+                                         "sigma_collective_mS_cm", "haven_ratio", "haven_ratio_err", "stopped_by",
+                                         "skipped")} for r in ana["runs"]])],
         figures=tfigs))
 
-    irows, ifigs = [], []
+    irows, trows, ifigs = [], [], []
     for it in ana["interface"]:
         for g in it["regions"]:
             irows.append({"run": it["name"], "region": g["region"], "Li per frame": g["ions"],
                           "CN<6 fraction": g["cn_lt6_fraction"], "hops per Li per ns": g["hop_rate_per_ion_ns"]})
+        trows += region_rows(it.get("transport_by_region", {}), run=it["name"])
     for r in ana["runs"]:
         if r.get("kind") == "interface":
             for key, cap in (("cn_profile", "Li coordination along z"), ("hops", "Li hops along z"),
@@ -129,8 +107,11 @@ def write_demo_report(demo) -> Path:
     sections.append(Section("The ZrO2 / Li2ZrCl6 interface", paragraphs=[
         f"Interface region: within {cfg.analysis.interface_width_A:g} Å of the planes found from the O/Cl composition "
         f"profile. CN cutoff {cfg.analysis.cn_cutoff_A:g} Å; a hop is a displacement above {cfg.analysis.hop_threshold_A:g} Å "
-        f"between frames {cfg.analysis.hop_dt_ps:g} ps apart (paper: 10 ps)."],
-        tables=[("interface versus bulk", irows)], figures=ifigs))
+        f"between positions averaged over {cfg.analysis.hop_average_ps:g} ps at frames {cfg.analysis.hop_dt_ps:g} ps "
+        "apart (paper: 10 ps). Per-region D comes from the MSD of Li while they stay in the region; the density is "
+        "that of the region's own volume; a region thinner than "
+        f"{cfg.analysis.region_min_thickness_A:g} Å, or holding every Li or none, is flagged and gets no numbers."],
+        tables=[("interface versus bulk", irows), ("transport by region", trows)], figures=ifigs))
 
     sections.append(Section("What changes at production scale", paragraphs=[
         "Teacher: VASP PBE + D3(BJ) (550 eV, KSPACING 0.3 /Å, EDIFF 1e-6) instead of the embedded model; "

@@ -10,6 +10,7 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from interforge.config import InterforgeConfig
+from interforge.errors import InterforgeError
 from interforge.fileio import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -70,20 +71,34 @@ def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path) -> dict
             per_run.append({"name": r["name"], "kind": r["kind"], "T_K": r["T"], "stopped_by": r.get("stopped_by"),
                             "skipped": f"too few frames before the {r.get('stopped_by')} guard stopped the run"})
             continue
-        res = analyze(traj, s, temperature_K=r["T"])
+        try:
+            res = analyze(traj, s, temperature_K=r["T"], equilibration_ps=cfg.production.equilibration_ps)
+        except InterforgeError as err:
+            per_run.append({"name": r["name"], "kind": r["kind"], "T_K": r["T"], "stopped_by": r.get("stopped_by"),
+                            "skipped": f"not analysed: {err}"})
+            continue
         folder = out_dir / r["name"]
         figs = save_all(res, folder)
         atomic_write_json(folder / "results.json", res.to_json())
         d = res.diffusion[s.species].total
+        comp = res.conductivity["composite"]
+        coll = res.collective
         row = {"name": r["name"], "kind": r["kind"], "phase": r["phase"], "T_K": r["T"], "stopped_by": r.get("stopped_by"),
-               "D_cm2_s": _f(d.D_cm2_s), "D_err_cm2_s": _f(d.D_err_cm2_s), "n_per_A3": res.conductivity["n_per_A3"],
-               "sigma_mS_cm": _f(res.conductivity["sigma_mS_cm"]), "figures": figs, "n_frames": res.n_frames,
-               "analysed_ps": float(traj.times_ps[-1] - traj.times_ps[0])}
+               "D_cm2_s": _f(d.D_cm2_s), "D_err_cm2_s": _f(d.D_err_cm2_s), "n_per_A3": comp["n_per_A3"],
+               "sigma_mS_cm": _f(comp["sigma_mS_cm"]),
+               "sigma_collective_mS_cm": _f(coll.sigma_mS_cm) if coll is not None else None,
+               "sigma_collective_err_mS_cm": _f(coll.sigma_err_mS_cm) if coll is not None else None,
+               "haven_ratio": _f(coll.haven_ratio) if coll is not None else None,
+               "haven_ratio_err": _f(coll.haven_ratio_err) if coll is not None else None,
+               "hops_per_ion_ns": _f(res.hops.rate_per_ion_ns), "figures": figs, "n_frames": res.n_frames,
+               "results": str(folder / "results.json"), "equilibration_ps": res.equilibration_ps,
+               "analysed_ps": float(traj.times_ps[-1] - traj.times_ps[0]) - res.equilibration_ps}
         row.update(solid_state(traj, cfg))
         per_run.append(row)
         if r["kind"] == "bulk" and row["solid"]:
             by_phase.setdefault(r["phase"], []).append(row)
         elif r["kind"] == "bulk":
+            by_phase.setdefault(r["phase"], [])
             row["skipped"] = (f"not a solid: {cfg.validation.solid_species} Lindemann index {row['lindemann']:.3f} "
                               f"(limit {cfg.validation.lindemann_max:g}), volume drift {row['volume_drift']:+.1%}; "
                               "left out of the Arrhenius fit")
@@ -92,10 +107,18 @@ def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path) -> dict
             interface.append({"name": r["name"], "T_K": r["T"], "planes_A": list(map(float, res.interfaces.planes_A)),
                               "regions": [{k: (_f(v) if isinstance(v, float) else v) for k, v in g.as_dict().items()}
                                           for g in regions],
-                              "D_by_region": {k: _f(v.total.D_cm2_s) for k, v in res.diffusion.items()}})
+                              "transport_by_region": {k: {q: (_f(x) if isinstance(x, float) else x)
+                                                          for q, x in v.as_dict().items()}
+                                                      for k, v in res.regions.items()},
+                              "D_by_region": {k: _f(v.D_cm2_s) for k, v in res.regions.items()}})
 
     arrhenius = {}
+    t_lo, t_hi = s.arrhenius_T_min, s.arrhenius_T_max
     for phase, rows in by_phase.items():
+        for r in rows:
+            if not t_lo - 1e-9 <= r["T_K"] <= t_hi + 1e-9:
+                r["skipped"] = f"outside the Arrhenius range {t_lo:g}-{t_hi:g} K ([analysis] arrhenius_T_min/max)"
+        rows = [r for r in rows if not r.get("skipped")]
         ok = [r for r in rows if r["D_cm2_s"] and r["D_cm2_s"] > 0]
         entry = {"T_K": [r["T_K"] for r in rows], "D_cm2_s": [r["D_cm2_s"] for r in rows],
                  "D_err_cm2_s": [r["D_err_cm2_s"] for r in rows]}
@@ -103,13 +126,14 @@ def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path) -> dict
             fit = arrhenius_fit([r["T_K"] for r in ok], [r["D_cm2_s"] for r in ok], [r["D_err_cm2_s"] for r in ok])
             d300, lo, hi = fit.extrapolate(300.0)
             n = float(np.mean([r["n_per_A3"] for r in ok]))
-            sig = [nernst_einstein_mS_cm(x, n, 300.0, s.charge, s.haven_ratio) for x in (d300, lo, hi)]
+            # tracer D extrapolated, Haven ratio 1 (the measured ratios are listed per run, too noisy to divide by)
+            sig = [nernst_einstein_mS_cm(x, n, 300.0, s.charge) for x in (d300, lo, hi)]
             entry.update({"Ea_eV": fit.Ea_eV, "Ea_err_eV": fit.Ea_err_eV, "D300_cm2_s": d300,
                           "sigma_RT_mS_cm": sig[0], "sigma_RT_low_mS_cm": sig[1], "sigma_RT_high_mS_cm": sig[2],
                           "chi2_red": _f(fit.chi2_red),
                           "figure": str(plot_arrhenius(fit, out_dir / f"arrhenius_{phase}.png"))})
         else:
-            entry["note"] = "fewer than two temperatures with a positive D: no Arrhenius fit"
+            entry["note"] = (f"fewer than two temperatures in {t_lo:g}-{t_hi:g} K with a positive D: no Arrhenius fit")
         arrhenius[phase] = entry
     out = {"runs": per_run, "arrhenius": arrhenius, "interface": interface}
     atomic_write_json(out_dir / "summary.json", out)

@@ -172,6 +172,48 @@ def plot_csm_volume(polys, path) -> Path:
         return save_figure(fig, path)
 
 
+def plot_collective(lag_ps, tracer_A2, lag_c_ps, collective_per_ion_A2, info: dict | None, path) -> Path:
+    """Tracer MSD and the collective (charge-displacement) MSD divided by N, Å², vs lag, ps (equal for
+    uncorrelated ions; their slope ratio is the inverse Haven ratio)."""
+    info = info or {}
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots()
+        ax.plot(lag_ps, tracer_A2, label="tracer MSD")
+        ax.plot(lag_c_ps, collective_per_ion_A2, label="collective MSD / N")
+        h, he = info.get("haven_ratio"), info.get("haven_ratio_err")
+        if h is not None:
+            ax.set_title(f"Haven ratio {h:.2f}" + (f" ± {he:.2f}" if he is not None else ""), fontsize=8)
+        ax.set_xlabel("lag time (ps)")
+        ax.set_ylabel("MSD (Å²)")
+        ax.legend(frameon=False, fontsize=7)
+        return save_figure(fig, path)
+
+
+def plot_region_transport(regions: dict, path) -> Path:
+    """D (cm²/s, left) and Nernst–Einstein sigma (mS/cm, right) per region with 1-sigma error bars;
+    flagged regions (no numbers) are left empty and named in grey."""
+    names = list(regions)
+    x = np.arange(len(names))
+
+    def col(key):
+        return np.array([np.nan if regions[n].get(key) is None else regions[n][key] for n in names], float)
+
+    with plt.rc_context({**STYLE, "figure.figsize": (6.4, 2.8)}):
+        fig, (a1, a2) = plt.subplots(1, 2)
+        a1.bar(x, col("D_cm2_s"), yerr=col("D_err_cm2_s"), color="C0", capsize=2)
+        a2.bar(x, col("sigma_mS_cm"), yerr=col("sigma_err_mS_cm"), color="C1", capsize=2)
+        a1.set_ylabel("D (cm²/s)")
+        a2.set_ylabel("sigma (mS/cm)")
+        for ax in (a1, a2):
+            ax.set_xticks(x)
+            ax.set_xticklabels(names, rotation=35, ha="right", fontsize=6)
+            for t, n in zip(ax.get_xticklabels(), names):
+                if regions[n].get("flags") and regions[n].get("D_cm2_s") is None:
+                    t.set_color("0.6")
+        fig.tight_layout()
+        return save_figure(fig, path)
+
+
 def save_all(results, out_dir) -> dict[str, str]:
     """All figures of an :class:`~interforge.analysis.pipeline.AnalysisResults` into out_dir (PNG)."""
     out = Path(out_dir)
@@ -187,4 +229,13 @@ def save_all(results, out_dir) -> dict[str, str]:
         figs["cn_profile"] = plot_cn_profile(results.cn, out / "cn_z.png", planes)
     if results.polyhedra:
         figs["csm_volume"] = plot_csm_volume(results.polyhedra, out / "csm_volume.png")
+    if results.collective is not None:
+        m = results.diffusion[sp].msd
+        c = results.collective
+        figs["collective"] = plot_collective(m.lag_ps, m.total, c.lag_ps, c.msd_collective_A2,
+                                             {"haven_ratio": c.haven_ratio, "haven_ratio_err": c.haven_ratio_err},
+                                             out / "collective.png")
+    if results.regions and any(r.D_cm2_s is not None for r in results.regions.values()):
+        figs["regions"] = plot_region_transport({k: v.as_dict() for k, v in results.regions.items()},
+                                                out / "regions.png")
     return {k: str(v) for k, v in figs.items()}
