@@ -107,7 +107,7 @@ def test_data_import_export_stats(tmp_path):
         (["data", "import", "noenergy.xyz", "--db", "s.db"], "frame 0 has no energy"),
         (["data", "stats", "--config", "typo.toml"], "unknown key 'nep.nueron'"),
         (["bulk", "build", "alpha", "-o", "alpha.xyz"], "partial occupancies"),
-        (["data", "export", "--db", "empty.db", "--out", "o"], "no successfully labelled structures"),
+        (["data", "export", "--db", "missing.db", "--out", "o"], "no such store: missing.db"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys, argv, needle):

@@ -139,6 +139,11 @@ def test_read_only_verbs_never_create_a_store(tmp_path, capsys):
         rc, _, err = run_cli(argv + ["--workdir", str(tmp_path)], capsys)
         assert rc == 2 and "no such store" in err and len(err.strip().splitlines()) == 1
     assert not missing.exists() and not missing.parent.exists()
+    # A write verb that fails on its input leaves no new store behind either.
+    (tmp_path / "bad.xyz").write_text("2\nLattice=\"1 0 0 0 1 0 0 0 1\"\nCu 0 0 x\nCu\n")
+    rc, _, err = run_cli(["data", "import", str(tmp_path / "bad.xyz"), "--db", str(missing),
+                          "--workdir", str(tmp_path)], capsys)
+    assert rc == 2 and "cannot read" in err and not missing.parent.exists()
     with pytest.raises(DataStoreError, match="no such store"):
         LabelStore(tmp_path / "nope.db", create=False)
     assert not (tmp_path / "nope.db").exists()

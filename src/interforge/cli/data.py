@@ -45,11 +45,14 @@ def open_store(args, create: bool = True) -> LabelStore:
 
 
 def run_import(args):
+    from interforge.data import read_labelled_xyz
+
+    read = {f: read_labelled_xyz(f) for f in args.files}  # every file is readable before the store is touched
     store = open_store(args)
     totals = {"read": 0, "added": 0, "duplicates": 0}
     per_file = {}
     for f in args.files:
-        res = store.import_xyz(f, source=args.source, stage=args.stage, teacher=args.teacher)
+        res = store.import_xyz(f, source=args.source, stage=args.stage, teacher=args.teacher, frames=read[f])
         per_file[f] = res
         for k in totals:
             totals[k] += res[k]

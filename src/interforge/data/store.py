@@ -323,7 +323,7 @@ def _create_sqlite(path: Path) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        log.info("created label store %s", path)
+        log.debug("created label store %s", path)
     except (OSError, sqlite3.Error) as err:
         raise DataStoreError(f"cannot create store {path}: {getattr(err, 'strerror', None) or err}") from None
     finally:
@@ -362,7 +362,7 @@ def _open_postgres(url: str, create: bool) -> None:
                 raise DataStoreError(f"no such store: {shown} holds no tables")
             _create_postgres(cur)
             con.commit()
-            log.info("created label store %s", shown)
+            log.debug("created label store %s", shown)
             return
         legacy = tables == ASE_TABLES and _legacy_ours(cur)
         if _classify(shown, tables, _marker(cur, tables), legacy) == "legacy":
@@ -715,9 +715,11 @@ class LabelStore:
         return ExportResult(len(train), len(test), failed, str(train_path), str(test_path))
 
     def import_xyz(self, path: str | Path, source: str = "", stage: str = "import", teacher: str = "import",
-                   teacher_hash: str = "", iteration: int = 0) -> dict[str, int]:
-        """Import labelled frames (GPUMD train.xyz or ASE extxyz) in one transaction."""
-        frames = read_labelled_xyz(path)
+                   teacher_hash: str = "", iteration: int = 0, frames: list[Atoms] | None = None) -> dict[str, int]:
+        """Import labelled frames (GPUMD train.xyz or ASE extxyz) in one transaction.
+
+        ``frames``: the file's frames when the caller has read them already (``read_labelled_xyz``)."""
+        frames = read_labelled_xyz(path) if frames is None else frames
         records = [
             Record.from_labelled(a, source=source or Path(path).name, stage=stage, iteration=iteration,
                                  teacher=teacher, teacher_hash=teacher_hash)
