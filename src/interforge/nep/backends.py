@@ -141,12 +141,19 @@ class NeppoBackend:
             raise TrainingError("nep.device = 'cuda' but no CUDA device is available")
         batch = settings.batch or len(train)
         lr = tuple(settings.learning_rate)
-        trainer = Trainer(model, self.loss(settings), train_c, test_c, batch_size=batch, learning_rate=lr,
-                          weight_decay=settings.weight_decay, device=device, seed=seed, output_directory=run_dir)
+        trainer = _resumable_trainer(Trainer)(
+            model, self.loss(settings), train_c, test_c, batch_size=batch, learning_rate=lr,
+            weight_decay=settings.weight_decay, device=device, seed=seed, output_directory=run_dir)
+        from interforge.nep import resume
+
+        key = resume.inputs_hash(train=resume.labels_hash(train), test=resume.labels_hash(test), seed=seed,
+                                 settings=settings.model_dump(), init=resume.file_hash(init_model))
+        report = min(settings.output_interval, settings.generation)
         t0 = time.perf_counter()
-        trainer.train(steps=settings.generation, report_interval=min(settings.output_interval, settings.generation))
+        trainer.train_resumable(settings.generation, report, run_dir / CHECKPOINT_NAME, key)
         wall = time.perf_counter() - t0
         nep_path = write_nep(trainer.model.cpu(), out_dir / "nep.txt")
+        (run_dir / CHECKPOINT_NAME).unlink(missing_ok=True)  # the member's done marker takes over
         history = [{"step": int(r["step"]), **{k: float(r[k]) for k in HISTORY_KEYS if k in r}}
                    for r in trainer.history.to_dict("records")]
         # The trainer's own predictions on the held-out structures, in float64 so the comparison
@@ -159,6 +166,92 @@ class NeppoBackend:
             f_test = [np.asarray(p.arrays["force_predicted"], dtype=float) for p in pred]
         log.info("neppo: %d steps in %.1f s (%.3f s/step)", settings.generation, wall, wall / settings.generation)
         return BackendResult(str(nep_path), self.name, settings.generation, wall, history, e_test, f_test)
+
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def _resumable_trainer(base):
+    """neppo's ``Trainer`` trained in report-sized pieces with a checkpoint after each (model, AdamW moments,
+    batch-order generator, torch RNG, history, best loss, loss.out length).
+
+    neppo's ``train(steps)`` restarts AdamW and the cosine learning-rate schedule at every call; here each
+    piece keeps the moments (after the first) and places its rates on the schedule of the whole run, so the
+    pieces are one run of ``steps`` (reports fall on the same steps), and a run resumed from a checkpoint
+    continues it exactly. Relies on neppo 1.0's ``_get_learning_rate``/``_reset_optimizer_state`` hooks and
+    trainer attributes (neppo is pinned)."""
+
+    class ResumableTrainer(base):
+        _offset = 0
+        _total = 0
+
+        def _get_learning_rate(self, step, steps):
+            from neppo.trainer import get_cosine_learning_rate
+
+            return get_cosine_learning_rate(self.learning_rate, self._offset + step, self._total)
+
+        def _reset_optimizer_state(self):
+            if self._offset == 0:
+                super()._reset_optimizer_state()
+
+        def train_resumable(self, steps: int, report_interval: int, checkpoint: Path, key: str) -> int:
+            """Train to ``steps`` steps in all, resuming ``checkpoint`` when it was written for ``key``;
+            returns the step it resumed from (0 for a fresh start)."""
+            import torch
+
+            self._total = steps
+            loss_out = Path(self.output_directory) / "loss.out"
+            start = self._restore(checkpoint, key, loss_out)
+            if start == 0:
+                loss_out.unlink(missing_ok=True)
+            while self._offset < steps:
+                n = min(report_interval, steps - self._offset)
+                self.train(steps=n, report_interval=n)
+                self._offset += n
+                if self._offset < steps:
+                    state = {
+                        "key": key, "offset": self._offset, "model": self.model.state_dict(),
+                        "optimizer": self.optimizer.state_dict(), "rng": self._rng.bit_generator.state,
+                        "order": [int(i) for i in self._order], "step": self._step,
+                        "history": self.history.to_dict("records"), "best_loss": self._best_loss,
+                        "best_row": self._best_row, "previous_report_step": self._previous_report_step,
+                        "torch_rng": torch.get_rng_state(), "loss_bytes": loss_out.stat().st_size,
+                    }
+                    with atomic_path(checkpoint, suffix=".pt") as tmp:
+                        torch.save(state, tmp)
+            return start
+
+        def _restore(self, checkpoint: Path, key: str, loss_out: Path) -> int:
+            import pandas as pd
+            import torch
+
+            if not checkpoint.is_file():
+                return 0
+            try:
+                state = torch.load(checkpoint, weights_only=False)
+            except Exception as err:  # noqa: BLE001 - written atomically: not ours, or another version's
+                log.warning("%s unreadable (%s); training this member from the start", checkpoint, err)
+                return 0
+            if state.get("key") != key or state["offset"] >= self._total:
+                log.info("%s was written for other inputs; training this member from the start", checkpoint)
+                return 0
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self._rng.bit_generator.state = state["rng"]
+            self._order = list(state["order"])
+            self._step = state["step"]
+            self.history = pd.DataFrame(state["history"])
+            self._best_loss, self._best_row = state["best_loss"], state["best_row"]
+            self._previous_report_step = state["previous_report_step"]
+            self._loss_settings = self._get_loss_settings()  # so the first piece keeps the best loss
+            torch.set_rng_state(state["torch_rng"])
+            if loss_out.is_file() and loss_out.stat().st_size >= state["loss_bytes"]:
+                os.truncate(loss_out, state["loss_bytes"])
+            self._offset = state["offset"]
+            log.info("neppo: resuming from step %d of %d (%s)", self._offset, self._total, checkpoint)
+            return self._offset
+
+    return ResumableTrainer
 
 
 # --------------------------------------------------------------------------------- GPUMD nep

@@ -23,6 +23,7 @@ from interforge.config.nep import NepSection, resolve_preset
 from interforge.data import LabelStore, read_labelled_xyz, split_fraction, structure_hash
 from interforge.errors import InterforgeError
 from interforge.fileio import atomic_path, atomic_write_json
+from interforge.nep import resume
 from interforge.nep.backends import BackendResult, get_backend
 from interforge.nep.calculator import NepModel
 from interforge.nep.dispersion import Dispersion, subtract_dispersion, write_dispersion
@@ -113,6 +114,13 @@ def train_member(index: int, train: Sequence[Atoms], test: Sequence[Atoms], sett
     ``train``/``test`` with the run-time dispersion removed (computed here when not given)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # A member already trained from the same inputs is skipped (its done marker is written last).
+    key = resume.inputs_hash(train=resume.labels_hash(train), test=resume.labels_hash(test), seed=seed,
+                             settings=settings.model_dump(), init=resume.file_hash(init_model), bootstrap=use_bootstrap)
+    stored = resume.finished(out_dir, key)
+    if stored is not None:
+        log.info("member %d: already trained from the same inputs in %s; skipped", index, out_dir)
+        return MemberResult(**stored)
     backend = get_backend(settings.backend)
     disp = model_dispersion(settings)
     fit_train, fit_test = fit if fit is not None else (fit_labels(train, disp), fit_labels(test, disp))
@@ -134,12 +142,14 @@ def train_member(index: int, train: Sequence[Atoms], test: Sequence[Atoms], sett
                      n_atoms=np.array([len(a) for a in test]))
         pred_path = str(pred_path)
     nan = {"energy_meV_atom": float("nan"), "force_meV_A": float("nan"), "virial_meV_atom": float("nan")}
-    return MemberResult(
+    result = MemberResult(
         index=index, seed=seed, nep_path=str(res.nep_path), backend=res.backend, steps=res.steps, wall_s=res.wall_s,
         n_train=len(data), n_train_unique=len({id(a) for a in data}), n_test=len(test),
         rmse_train=p_train.rmse(), rmse_test=p_test.rmse() if p_test else nan, history=res.history,
         trainer_test_predictions=pred_path,
     )
+    resume.mark_done(out_dir, key, asdict(result))
+    return result
 
 
 def model_dispersion(settings: NepSection) -> Dispersion | None:
