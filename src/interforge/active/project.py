@@ -29,11 +29,23 @@ def open_store(cfg: InterforgeConfig, workdir: str | Path, create: bool = True) 
 
 
 def bulk_cell(name: str, cfg: InterforgeConfig) -> Atoms:
-    """The lowest-Ewald ordered cell of a library phase, repeated to ``min_cell_length_A``."""
-    from interforge.structures import build_bulk
+    """The lowest-Ewald ordered cell of a library phase, repeated to ``min_cell_length_A``. With
+    ``[structures] ordering_rerank_k`` = k > 0, the k lowest-Ewald orderings of a partially occupied phase
+    are relaxed with the teacher and the lowest relaxed energy wins (its relaxed cell is used)."""
+    from interforge.structures import build_bulk, enumerate_orderings, get_phase, rerank_by_relaxation
     from interforge.structures.io import to_atoms
 
-    struct, _ = build_bulk(name, ordered=True, ordering_supercell=cfg.structures.ordering_supercell)
+    s = cfg.structures
+    struct, _ = build_bulk(name, ordered=True, ordering_supercell=s.ordering_supercell)
+    if s.ordering_rerank_k > 0 and not get_phase(name).structure().is_ordered:
+        from interforge.teacher import make_calculator
+
+        orderings = enumerate_orderings(get_phase(name).structure(), s.ordering_supercell,
+                                        max_results=s.ordering_rerank_k)
+        best = rerank_by_relaxation(orderings, make_calculator(cfg.teacher), s.ordering_rerank_k, fmax=s.relax_fmax)[0]
+        log.info("%s: lowest relaxed energy %.4f eV/atom among the %d lowest-Ewald orderings", name,
+                 best.relaxed_energy_per_atom_eV, len(orderings))
+        struct = best.structure.copy()
     atoms = to_atoms(struct)
     lmin = cfg.structures.min_cell_length_A
     if lmin > 0:

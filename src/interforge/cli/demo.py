@@ -11,6 +11,7 @@ def register(sub, parents):
                                    "teacher -> active learning -> MD with the learned NEP -> analysis -> report.html. "
                                    "Resumes after a kill. `--scale paper` writes the production inputs without running them.")
     p.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
+    # --config (common option): a project TOML whose keys go on top of the embedded scale's settings
     p.add_argument("--scale", default="laptop", choices=["laptop", "tiny", "paper"],
                    help="laptop: the full pipeline in < 30 min on 2 cores; tiny: a few minutes (tests); "
                         "paper: write GPUMD/NEP/Slurm inputs at the paper's scale")
@@ -19,19 +20,49 @@ def register(sub, parents):
     p.set_defaults(func=run)
 
 
+def _merged(base: dict, over: dict) -> dict:
+    """``over`` on top of ``base``: tables are merged key by key, everything else (arrays of tables too) replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def demo_config_with(scale: str, path: str | Path):
+    """The embedded configuration of ``scale`` with the keys of the project file ``path`` on top
+    (``interforge demo --config FILE``); ``scale = "paper"`` starts from the paper's defaults."""
+    import tomllib
+
+    from interforge.config import config_from_dict, load_config
+
+    load_config(path)  # the file alone must be valid (one-line errors name the bad key)
+    user = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    if scale == "paper":
+        return config_from_dict(user, source=str(path), base_dir=Path(path).resolve().parent)
+    from interforge.demo.pipeline import demo_config_text
+
+    return config_from_dict(_merged(tomllib.loads(demo_config_text(scale)), user),
+                            source=f"demo/{scale}.toml + {path}", base_dir=Path(path).resolve().parent)
+
+
 def run(args):
     out = Path(args.out)
     if args.workdir is None:
         args.workdir = str(out)  # the log file goes with the outputs
+    cfg = demo_config_with(args.scale, args.config) if args.config else None
     if args.scale == "paper":
         from interforge.demo.paper import write_paper_inputs
 
-        res = write_paper_inputs(out)
+        res = write_paper_inputs(out, cfg)
         print(f"paper-scale inputs written to {out.resolve()} (see {out.resolve() / 'README.md'})")
         return res
-    from interforge.demo import run_demo
+    from interforge.demo.pipeline import Demo
 
-    res = run_demo(out, args.scale, force=args.force)
+    demo = Demo(out, args.scale, force=args.force)
+    if cfg is not None:
+        demo.cfg = cfg  # the project file's keys on top of the embedded scale
+        demo.m.data["config_file"] = str(Path(args.config).resolve())
+    res = demo.run()
     refused = res.manifest["md"].get("refused")
     if refused:
         print(f"production MD refused: the final model failed validation gate(s) {', '.join(refused)} "

@@ -35,5 +35,4 @@ class WorkflowSection(Section):
     max_workers: int = Field(2, ge=1, description="Concurrent local workers.")
     retries: int = Field(1, ge=0, description="Times a failed task is retried.")
     run_dir: str = Field("runinfo", description="Parsl's run folder (logs, batch scripts), relative to the workdir.")
-    ledger_dir: str = Field("tasks", description="Folder of the task ledger (content-addressed task folders), relative to the workdir.")
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
