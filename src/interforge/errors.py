@@ -16,3 +16,8 @@ class StructureError(InterforgeError):
 
 class DataStoreError(InterforgeError):
     """The labelled-data store rejected an operation (missing labels, bad file, bad URL)."""
+
+
+class InputError(InterforgeError):
+    """A command-line value, an input file or an output path breaks a rule checked before any work starts
+    (see :mod:`interforge.checks` and ``docs/inputs.md``)."""

@@ -1,7 +1,8 @@
 """Atomic file writes: a reader never sees a half-written file, a kill never leaves one.
 
 Every writer here writes to a temporary file in the target directory, flushes and fsyncs it,
-then renames it over the target (rename is atomic on POSIX file systems).
+then renames it over the target (rename is atomic on POSIX file systems). The result gets the mode a
+plain ``open()`` would give it (0666 less the user's umask), not mkstemp's private 0600.
 """
 
 from __future__ import annotations
@@ -12,6 +13,13 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+
+def _umask() -> int:
+    """The process umask (read by setting it and putting it back: POSIX has no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -29,6 +37,7 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     )
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; results get the mode open() would give
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:

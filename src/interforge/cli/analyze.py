@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from interforge.cli import checks
 from interforge.cli.common import config_of, print_table
 from interforge.errors import InterforgeError
 
@@ -19,7 +20,9 @@ def register(sub, parents):
     p.add_argument("--species", action="append", metavar="EL",
                    help="mobile species (default: [analysis].species, Li); repeat it for more species: "
                         "the first is profiled, the others get D only")
-    p.add_argument("--dt-ps", type=float, help="time between frames, ps (when the file does not carry times)")
+    p.add_argument("--dt-ps", type=float,
+                   help="time between frames, ps, for files that carry no times (XDATCAR, LAMMPS dump, plain XYZ); "
+                        "refused when it contradicts the times a file carries (H5MD, extxyz time_ps)")
     p.add_argument("--temperature-K", type=float,
                    help="temperature for the conductivity (default: mean T_K of thermo.dat beside the trajectory)")
     p.add_argument("--anions", nargs="+", metavar="EL", help="coordinating anions (default: O, Cl, ... present)")
@@ -47,6 +50,7 @@ def run_analyze(args):
     project = config_of(args)
     cfg = project.analysis
     traj = load_trajectory(args.trajectory, dt_ps=args.dt_ps, cache=not args.no_cache)
+    checks.trajectory("trajectory", traj)  # finite positions, cells and times (the input rules, docs/inputs.md)
     temp = args.temperature_K or temperature_from_thermo(args.trajectory)
     species = args.species or [cfg.species]
     equil = args.equilibration_ps if args.equilibration_ps is not None else project.production.equilibration_ps

@@ -12,7 +12,7 @@ def register(sub, parents):
     p = sub.add_parser("label", parents=parents, help="label structures with a teacher into the store",
                        description="Label structures (a structure file or an ASE database) with a teacher and "
                                    "store energies, forces and stresses. Failures are stored with reasons; a re-run "
-                                   "labels only what is missing.")
+                                   "labels only what is missing. Exit code 5 when any structure failed to label.")
     p.add_argument("input", help="structure file (extxyz, CIF, POSCAR, ...; every frame) or an ASE database (.db)")
     p.add_argument("--db", help="label store: SQLite file or postgresql:// URL (default: the config's [data] db)")
     p.add_argument("--teacher", help="teacher name (default: the config's [teacher] name, i.e. 'default' = "
@@ -31,24 +31,40 @@ def register(sub, parents):
 
 
 def read_inputs(path: str, query: str = ""):
-    """(structures, per-structure source labels) from a structure file or an ASE database."""
+    """(structures, per-structure source labels) from a structure file or an ASE database.
+
+    The input is only read (an ASE database is checked read-only first and never modified) and every
+    structure must meet the structure rules of :func:`interforge.checks.structure`."""
     import ase.db
     import ase.io
+
+    from interforge import checks
+    from interforge.cli.checks import ase_database
 
     p = Path(path)
     if not p.exists():
         raise InterforgeError(f"input not found: {path}")
     if p.suffix in (".db", ".sqlite"):
-        db = ase.db.connect(str(p))
-        rows = list(db.select(query) if query else db.select())
-        return [r.toatoms() for r in rows], [f"{p.name}:{r.id}" for r in rows]
-    try:
-        frames = ase.io.read(str(p), index=":")
-    except Exception as err:  # noqa: BLE001 - any reader error is a bad input file
-        raise InterforgeError(f"cannot read structures from {path}: {type(err).__name__}: {err}") from None
-    if not isinstance(frames, list):
-        frames = [frames]
-    return frames, [f"{p.name}:{i}" for i in range(len(frames))]
+        ase_database("input", p)
+        try:
+            db = ase.db.connect(str(p), create_indices=False)
+            rows = list(db.select(query) if query else db.select())
+        except Exception as err:  # noqa: BLE001 - a bad query or a damaged database is a bad input
+            raise InterforgeError(f"input: cannot read {path}{f' with --query {query!r}' if query else ''}: "
+                                  f"{type(err).__name__}: {err}") from None
+        frames, sources = [r.toatoms() for r in rows], [f"{p.name}:{r.id}" for r in rows]
+    else:
+        checks.structure_file("input", p)
+        try:
+            frames = ase.io.read(str(p), index=":")
+        except Exception as err:  # noqa: BLE001 - any reader error is a bad input file
+            raise InterforgeError(f"cannot read structures from {path}: {type(err).__name__}: {err}") from None
+        if not isinstance(frames, list):
+            frames = [frames]
+        sources = [f"{p.name}:{i}" for i in range(len(frames))]
+    for atoms, src in zip(frames, sources):
+        checks.structure(f"input {src}", atoms)
+    return frames, sources
 
 
 def run_label(args):
@@ -84,4 +100,11 @@ def run_label(args):
           + f" of {report.n_unique} structures -> {store.url} ({report.labels_per_minute:.1f} labels/min)")
     for f in report.failures[:10]:
         print(f"  failed {f['formula']} {f['struct_hash']}: {f['reason']}")
+    if report.n_failed:  # scripts must tell: exit code 5, the count on one line
+        args.exit_code = 5
+        import sys
+
+        print(f"interforge: {report.n_failed} of {report.n_unique} structures failed to label"
+              f"{' (all of them)' if report.n_failed == report.n_unique else ''}; their reasons are stored "
+              "(--retry-failed labels them again)", file=sys.stderr)
     return {"store": store.url, **vars(report)}

@@ -19,7 +19,14 @@ log = logging.getLogger("interforge.cli")
 # Verbs are listed in this order in --help; modules not named here follow alphabetically.
 VERB_ORDER = ["init", "bulk", "interfaces", "data", "label", "seed", "train", "learn", "validate", "md", "analyze",
               "report", "demo"]
-_NOT_VERBS = {"common", "main"}
+_NOT_VERBS = {"checks", "common", "main"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (the option and the rule), exit code 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def _verb_modules():
@@ -31,7 +38,7 @@ def _verb_modules():
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="interforge",
         description="Forge validated machine-learned force fields for solid-solid interfaces and follow ions across them.",
     )
@@ -45,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command line; returns the exit code (0 success, 1 internal error, 2 bad input, 3 a failed
+    validation gate, 4 MD stopped by a guard, 5 some labels failed)."""
+    from interforge.cli.checks import validate
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -52,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args.verb is None else 2
     try:
         workdir = workdir_of(args)
+        validate(args, workdir)  # every input rule, before any work (and before the log file is opened)
         configure_logging(getattr(args, "verbose", False), workdir / "interforge.log")
         log.debug("interforge %s: %s", interforge.__version__, " ".join(sys.argv))
         result = args.func(args)
@@ -59,13 +71,33 @@ def main(argv: list[str] | None = None) -> int:
             atomic_write_json(args.json, result)
             log.info("results written to %s", args.json)
     except InterforgeError as err:
-        print(f"interforge: error: {err}", file=sys.stderr)
+        print(f"interforge: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interforge: interrupted", file=sys.stderr)
         return 130
-    # A verb that ran but has a verdict to report (a failed gate, a guard that stopped MD) sets exit_code.
+    except OSError as err:  # a file system refusal the checks could not foresee (disk full, a race)
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        print(f"interforge: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("interforge: error: out of memory (the input is too large for this machine)", file=sys.stderr)
+        return 2
+    except Exception as err:  # a bug: one line here, the traceback in the log (and on the console with -v)
+        log.debug("internal error", exc_info=True)
+        print(f"interforge: internal error: {type(err).__name__}: {_one_line(err)} (a bug; the traceback is in "
+              "interforge.log, --verbose prints it)", file=sys.stderr)
+        if getattr(args, "verbose", False):
+            raise
+        return 1
+    # A verb that ran but has a verdict to report (a failed gate, a guard that stopped MD, failed labels) sets
+    # exit_code.
     return int(getattr(args, "exit_code", 0) or 0)
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -85,12 +85,47 @@ def _format_validation_error(source: str, err: ValidationError) -> str:
     return msg + (f" (+{more} more problem{'s' if more > 1 else ''})" if more else "")
 
 
+def _temperature_keys(section: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted key, value) of every temperature in the configuration: fields named ``*_K`` or
+    ``*temperatures_K`` (K), nested sections included."""
+    from pydantic import BaseModel
+
+    found = []
+    for name in type(section).model_fields:
+        value = getattr(section, name)
+        key = f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            found += _temperature_keys(value, key + ".")
+        elif name.endswith("_K") or name == "temperatures_K":
+            found.append((key, value))
+    return found
+
+
+def check_config(cfg: InterforgeConfig, source: str = "<config>") -> InterforgeConfig:
+    """The rules a schema cannot say field by field: every temperature > 0 K, and a teacher name that
+    :func:`interforge.teacher.make_calculator` knows. Raises ConfigError naming the key."""
+    for key, value in _temperature_keys(cfg):
+        values = value if isinstance(value, list) else [value]
+        bad = [v for v in values if v is not None and not v > 0]
+        if bad:
+            raise ConfigError(f"{source}: key '{key}': temperatures must be > 0 K (got {bad[0]!r})")
+    from interforge.teacher import teacher_names
+    from interforge.teacher.identity import canonical_name
+
+    known = teacher_names()
+    if canonical_name(cfg.teacher.name) not in known:
+        raise ConfigError(f"{source}: key 'teacher.name': unknown teacher '{cfg.teacher.name}'; "
+                          f"choose one of: {', '.join(known)}")
+    return cfg
+
+
 def config_from_dict(data: dict[str, Any], source: str = "<config>", base_dir: Path | None = None) -> InterforgeConfig:
     """Validate a parsed TOML mapping; raise ConfigError naming the first bad key."""
     try:
         cfg = InterforgeConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_format_validation_error(source, err)) from None
+    check_config(cfg, source)
     if base_dir is not None:
         cfg._base_dir = base_dir
     return cfg
@@ -101,12 +136,18 @@ def load_config(path: str | Path | None) -> InterforgeConfig:
     if path is None:
         return InterforgeConfig()
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"--config: {path} is a directory, not a TOML file")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a TOML file (binary content, not UTF-8 text)") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from None
     return config_from_dict(data, source=str(path), base_dir=path.parent.resolve())
 
 

@@ -4,6 +4,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Section(BaseModel):
-    """A TOML table. Unknown keys raise; every field carries a description used by ``interforge init``."""
+    """A TOML table. Unknown keys raise; NaN and inf (TOML's ``nan``, ``inf``) are refused in every number;
+    every field carries a description used by ``interforge init``."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)

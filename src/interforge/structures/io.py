@@ -55,14 +55,28 @@ def write_structure(struct: Structure | Atoms, path: str | Path) -> Path:
     return path
 
 
-def read_structure(path: str | Path) -> Atoms:
-    """Read the first frame of a structure file as ASE Atoms, with a clear error on failure."""
+def read_structure(path: str | Path, name: str | None = None, check: bool = True) -> Atoms:
+    """Read the first frame of a structure file as ASE Atoms, with a clear error on failure.
+
+    With ``check`` the file and the structure must meet the input rules of :mod:`interforge.checks` (a text
+    file, sane declared sizes, finite positions, a non-singular cell, no atoms closer than half the sum of
+    their covalent radii); ``name`` is how errors refer to the input (default: the path).
+    """
+    from interforge import checks
+
     path = Path(path)
-    if not path.is_file():
+    label = name or str(path)
+    if check:
+        checks.structure_file(label, path)
+    elif not path.is_file():
         raise StructureError(f"file not found: {path}")
     from ase.io import read
 
     try:
-        return read(path, index=0)
+        atoms = read(path, index=0)
     except Exception as err:  # ASE raises many types for malformed files
-        raise StructureError(f"cannot read structure from {path}: {err}") from None
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise StructureError(f"{label}: cannot read a structure from {path}: {msg}") from None
+    if check:
+        checks.structure(label, atoms)
+    return atoms

@@ -1,0 +1,311 @@
+"""Input validation at the edge: every rule a command-line value, an input file or an output path must meet
+before any work starts (listed in ``docs/inputs.md``).
+
+Every check is a pure function that returns the (normalised) value or raises
+:class:`~interforge.errors.InputError` with one line naming the input and the rule; the CLI turns it into exit
+code 2. The per-verb rules of the command line live in :mod:`interforge.cli.checks`, built from these.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from interforge.errors import InputError
+
+#: Atoms closer than this fraction of the sum of their covalent radii make a structure unphysical.
+MIN_DISTANCE_FRACTION = 0.5
+
+#: Hard ceiling on the atoms of one structure (the production interfaces hold about 10^4).
+MAX_ATOMS_HARD = 10_000_000
+
+#: Working memory one atom needs while a structure is built, ordered or neighbour-listed, bytes
+#: (pymatgen sites are the heaviest, about 2 kB each; a factor of two for copies).
+BYTES_PER_ATOM = 4096
+
+#: Suffixes of files that must be text (binary content in them is refused).
+TEXT_SUFFIXES = {".xyz", ".extxyz", ".cif", ".vasp", ".poscar", ".toml", ".json", ".txt", ".csv", ".in", ".dat"}
+
+_SNIFF_BYTES = 65536
+
+
+# -- numbers ------------------------------------------------------------------------------------------------
+
+
+def _rule_text(gt=None, ge=None, lt=None, le=None) -> str:
+    parts = [f"{op} {v:g}" for op, v in ((">", gt), (">=", ge), ("<", lt), ("<=", le)) if v is not None]
+    return " and ".join(parts)
+
+
+def number(name: str, value: Any, *, gt: float | None = None, ge: float | None = None, lt: float | None = None,
+           le: float | None = None, integer: bool = False, allow_none: bool = False):
+    """``value`` as a finite float (or int with ``integer``) within the bounds; raises InputError naming ``name``.
+
+    ``None`` passes when ``allow_none`` (an option left at its default).
+    """
+    if value is None:
+        if allow_none:
+            return None
+        raise InputError(f"{name}: a value is required")
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"{name}: must be a number, got {value!r}")
+    if integer and not float(value).is_integer():
+        raise InputError(f"{name}: must be a whole number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise InputError(f"{name}: must be a finite number, got {value}")
+    v = int(value) if integer else float(value)
+    if ((gt is not None and not v > gt) or (ge is not None and not v >= ge) or (lt is not None and not v < lt)
+            or (le is not None and not v <= le)):
+        raise InputError(f"{name}: must be {_rule_text(gt, ge, lt, le)}, got {value:g}")
+    return v
+
+
+def nonfinite_values(namespace: argparse.Namespace) -> list[str]:
+    """Names of float options (or float items of list options) of a parsed command line that are NaN or inf:
+    the safety net behind options whose type does not refuse them itself."""
+    bad = []
+    for key, value in vars(namespace).items():
+        if key.startswith("_"):
+            continue
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in items):
+            bad.append(key)
+    return bad
+
+
+def option_name(dest: str) -> str:
+    """The command-line spelling of an argparse ``dest`` (``dt_ps`` -> ``--dt-ps``)."""
+    return "--" + dest.replace("_", "-")
+
+
+# -- sizes ------------------------------------------------------------------------------------------------
+
+
+def available_memory_bytes() -> int:
+    """Physical memory of this machine, bytes (a generous 8 GiB when the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def max_atoms() -> int:
+    """The most atoms one structure may hold here: memory / :data:`BYTES_PER_ATOM`, at most
+    :data:`MAX_ATOMS_HARD`; ``INTERFORGE_MAX_ATOMS`` in the environment lowers or raises it."""
+    env = os.environ.get("INTERFORGE_MAX_ATOMS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise InputError(f"INTERFORGE_MAX_ATOMS: must be a whole number, got '{env}'") from None
+    return max(1, min(MAX_ATOMS_HARD, available_memory_bytes() // BYTES_PER_ATOM))
+
+
+def atom_count(name: str, n: float) -> int:
+    """Refuse a structure of ``n`` atoms that would not fit in memory (see :func:`max_atoms`)."""
+    limit = max_atoms()
+    if not n >= 0 or n > limit:
+        raise InputError(f"{name}: {n:.3g} atoms is more than this machine can hold (limit {limit}; "
+                         "INTERFORGE_MAX_ATOMS sets it)")
+    return int(n)
+
+
+# -- input files --------------------------------------------------------------------------------------------
+
+
+def _looks_binary(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if b"\x00" in head:
+        return True
+    try:
+        head[: max(0, len(head) - 4)].decode("utf-8") if len(head) == _SNIFF_BYTES else head.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def input_file(name: str, path: str | os.PathLike, *, text: bool | None = None, allow_empty: bool = False) -> Path:
+    """``path`` as an existing, readable, non-empty regular file. With ``text`` (default: by suffix, see
+    :data:`TEXT_SUFFIXES`) binary content is refused too."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{name}: file not found: {p}")
+    if p.is_dir():
+        raise InputError(f"{name}: {p} is a directory, not a file")
+    if not p.is_file():
+        raise InputError(f"{name}: {p} is not a regular file")
+    try:
+        size = p.stat().st_size
+        with open(p, "rb"):
+            pass
+    except OSError as err:
+        raise InputError(f"{name}: cannot read {p}: {err.strerror or err}") from None
+    if size == 0 and not allow_empty:
+        raise InputError(f"{name}: {p} is empty")
+    is_text = text if text is not None else (p.suffix.lower() in TEXT_SUFFIXES
+                                            or p.name.upper().startswith(("POSCAR", "CONTCAR")))
+    if is_text and size and _looks_binary(p):
+        raise InputError(f"{name}: {p} is a binary file, expected text")
+    return p
+
+
+def _xyz_frames(name: str, p: Path, limit: int) -> None:
+    size = p.stat().st_size
+    with open(p, "rb") as fh:
+        line_no = 0
+        while True:
+            header = fh.readline()
+            line_no += 1
+            if not header:
+                return
+            if not header.strip():
+                continue
+            first = header.split()[0]
+            try:
+                n = int(first)
+            except ValueError:
+                raise InputError(f"{name}: {p} line {line_no}: expected an atom count, got "
+                                 f"'{header.strip()[:40].decode('utf-8', 'replace')}'") from None
+            if n < 0 or n > limit:
+                raise InputError(f"{name}: {p} line {line_no} declares {n} atoms; the limit is {limit} "
+                                 "(INTERFORGE_MAX_ATOMS sets it)")
+            if n * 6 > size:  # an atom line holds at least "X 0 0 0"
+                raise InputError(f"{name}: {p} is truncated: line {line_no} declares {n} atoms but the file "
+                                 f"holds only {size} bytes")
+            for k in range(n + 1):
+                if not fh.readline():
+                    raise InputError(f"{name}: {p} is truncated: the frame at line {line_no} declares {n} atoms "
+                                     f"but the file ends after {max(0, k - 1)}")
+            line_no += n + 1
+
+
+def structure_file(name: str, path: str | os.PathLike) -> Path:
+    """An input structure file: :func:`input_file`, and for XYZ files every frame header declares a sane atom
+    count that the file really holds (a header claiming 10^9 atoms is refused at once, not read)."""
+    p = input_file(name, path)
+    if p.suffix.lower() in (".xyz", ".extxyz"):
+        _xyz_frames(name, p, max_atoms())
+    return p
+
+
+# -- structures -------------------------------------------------------------------------------------------
+
+
+def cell_volume(name: str, atoms) -> float:
+    """Refuse a non-finite cell or one whose periodic vectors are (nearly) linearly dependent; returns |det|
+    of the cell (Å^3; 0 for a structure without periodic directions)."""
+    cell = np.asarray(atoms.cell[:], dtype=float)
+    if not np.all(np.isfinite(cell)):
+        raise InputError(f"{name}: the cell holds NaN or inf")
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    if not pbc.any():
+        return float(abs(np.linalg.det(cell)))
+    vecs = cell[pbc]
+    lengths = np.linalg.norm(vecs, axis=1)
+    if np.any(lengths < 1e-6):
+        raise InputError(f"{name}: a periodic cell vector has zero length")
+    unit = vecs / lengths[:, None]
+    # the smallest singular value of the normalised vectors is ~sin(angle) between them: 0 for a singular cell
+    if np.linalg.svd(unit, compute_uv=False).min() < 1e-6:
+        raise InputError(f"{name}: the cell is singular (its periodic vectors are linearly dependent, volume 0)")
+    return float(abs(np.linalg.det(cell)))
+
+
+def closest_contact(atoms, fraction: float) -> tuple[float, int, int, float] | None:
+    """The worst pair closer than ``fraction`` x (R_i + R_j) (ASE covalent radii) as (distance Å, i, j,
+    ratio d / (R_i + R_j)), else None. Periodic images count."""
+    from ase.data import covalent_radii
+    from ase.neighborlist import neighbor_list
+
+    if len(atoms) == 0:
+        return None
+    radii = covalent_radii[np.asarray(atoms.numbers)]
+    cutoff = max(1e-3, 2.0 * float(radii.max()) * fraction)
+    i, j, d = neighbor_list("ijd", atoms, cutoff, self_interaction=False)
+    if len(d) == 0:
+        return None
+    ratio = d / (radii[i] + radii[j])
+    k = int(np.argmin(ratio))
+    if ratio[k] >= fraction:
+        return None
+    return float(d[k]), int(i[k]), int(j[k]), float(ratio[k])
+
+
+def structure(name: str, atoms, *, min_fraction: float = MIN_DISTANCE_FRACTION, check_contacts: bool = True):
+    """Refuse an unphysical structure (ASE Atoms): more atoms than fit in memory, no atoms, NaN/inf positions,
+    a singular or non-finite cell, or two atoms closer than ``min_fraction`` x the sum of their covalent radii."""
+    atom_count(name, len(atoms))
+    if len(atoms) == 0:
+        raise InputError(f"{name}: the structure has no atoms")
+    pos = np.asarray(atoms.positions, dtype=float)
+    if not np.all(np.isfinite(pos)):
+        bad = int(np.argwhere(~np.isfinite(pos).all(axis=1))[0, 0])
+        raise InputError(f"{name}: atom {bad} has a NaN or inf position")
+    cell_volume(name, atoms)
+    if check_contacts:
+        hit = closest_contact(atoms, min_fraction)
+        if hit is not None:
+            d, i, j, r = hit
+            sym = atoms.get_chemical_symbols()
+            raise InputError(f"{name}: atoms {i} ({sym[i]}) and {j} ({sym[j]}) are {d:.3f} Å apart, "
+                             f"{r:.2f} x the sum of their covalent radii (the minimum is {min_fraction:g})")
+    return atoms
+
+
+# -- output paths ------------------------------------------------------------------------------------------
+
+
+def _first_existing(p: Path) -> Path:
+    q = p
+    while not q.exists() and q != q.parent:
+        q = q.parent
+    return q
+
+
+def _writable_dir(name: str, target: Path, folder: Path) -> None:
+    if not folder.is_dir():
+        raise InputError(f"{name}: cannot create {target}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{name}: cannot write {target}: {folder} is not writable")
+
+
+def output_file(name: str, path: str | os.PathLike) -> Path:
+    """``path`` can be written (created or replaced, with missing parent folders made): it is not a directory
+    and its nearest existing ancestor is a writable directory."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise InputError(f"{name}: {p} is a directory, expected a file path")
+    if p.exists():
+        if not os.access(p.parent, os.W_OK | os.X_OK):  # atomic writes replace it from its folder
+            raise InputError(f"{name}: cannot replace {p}: its folder is not writable")
+        return p
+    _writable_dir(name, p, _first_existing(p.parent))
+    return p
+
+
+def output_dir(name: str, path: str | os.PathLike) -> Path:
+    """``path`` is, or can be made, a writable directory."""
+    p = Path(path).expanduser()
+    if p.exists():
+        if not p.is_dir():
+            raise InputError(f"{name}: {p} exists and is not a directory")
+        _writable_dir(name, p, p)
+        return p
+    _writable_dir(name, p, _first_existing(p.parent))
+    return p
+
+
+def store_path(name: str, url: str) -> str:
+    """A label store given as an SQLite file: its location must be writable (URLs such as postgresql://
+    pass through)."""
+    if "://" in url:
+        return url
+    output_file(name, url)
+    return url
+

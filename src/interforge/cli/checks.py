@@ -1,0 +1,450 @@
+"""The command line's rules, checked before a verb starts any work (``docs/inputs.md`` lists them).
+
+:func:`validate` runs the rules common to every verb (finite numbers, writable output paths) and then the
+verb's own (ranges, input files, sizes). Each raises :class:`~interforge.errors.InputError` with one line
+naming the option and the rule; ``interforge.cli.main`` turns it into exit code 2. A 0 is either valid or
+refused here, never silently replaced by a default later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sqlite3
+from pathlib import Path
+
+from interforge import checks as C
+from interforge.errors import InputError
+
+# -- helpers ----------------------------------------------------------------------------------------------
+
+
+def _opt(args, dest: str, flag: str | None = None, **bounds):
+    """Check the option ``dest`` (skipped when absent or None) against ``bounds`` (see checks.number)."""
+    value = getattr(args, dest, None)
+    if value is None:
+        return None
+    name = flag or C.option_name(dest)
+    if isinstance(value, (list, tuple)):
+        return [C.number(name, v, **bounds) for v in value]
+    return C.number(name, value, **bounds)
+
+
+def _int(args, dest: str, flag: str | None = None, **bounds):
+    return _opt(args, dest, flag, integer=True, **bounds)
+
+
+def nep_file(name: str, path: str) -> Path:
+    """A NEP potential file: readable, non-empty text whose first word starts with ``nep`` (nep4, nep4_zbl...)."""
+    p = C.input_file(name, path, text=True)
+    with open(p, "rb") as fh:
+        first = fh.readline(256).split()
+    if not first or not first[0].lower().startswith(b"nep"):
+        raise InputError(f"{name}: {p} is not a NEP potential file (its first line must start with nep3/nep4/...)")
+    return p
+
+
+def ase_database(name: str, path: str | Path) -> Path:
+    """An existing ASE SQLite database, opened read-only to look: a file that is not SQLite, or an SQLite file
+    without ASE's ``systems`` table, is refused (and never modified)."""
+    p = C.input_file(name, path, text=False)
+    try:
+        con = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            con.close()
+    except sqlite3.Error as err:
+        raise InputError(f"{name}: {p} is not an SQLite database ({err})") from None
+    if "systems" not in tables:
+        raise InputError(f"{name}: {p} is not an ASE database (no 'systems' table)")
+    return p
+
+
+def teacher_name(name: str, teacher: str) -> str:
+    """A teacher name that :func:`interforge.teacher.make_calculator` knows (aliases and registered plug-ins
+    included)."""
+    from interforge.teacher import teacher_names
+    from interforge.teacher.identity import canonical_name
+
+    known = teacher_names()
+    if canonical_name(teacher) not in known and teacher.strip().lower() not in known:
+        raise InputError(f"{name}: unknown teacher '{teacher}'; choose one of: {', '.join(known)}")
+    return teacher
+
+
+def element(name: str, symbol: str) -> str:
+    """A chemical element symbol (Li, Cl, ...)."""
+    from ase.data import atomic_numbers
+
+    if symbol not in atomic_numbers or symbol == "X":
+        raise InputError(f"{name}: '{symbol}' is not a chemical element symbol")
+    return symbol
+
+
+def _supercell(args, dest: str, flag: str) -> list[int]:
+    vals = _int(args, dest, flag, ge=1) or [1, 1, 1]
+    return vals
+
+
+# -- rules common to every verb ---------------------------------------------------------------------------
+
+
+#: Options that name an output file or folder, checked for writability before the work starts.
+OUTPUT_FILES = {"json": "--json", "output": "--output", "figure": "--figure"}
+OUTPUT_DIRS = {"out": "--out", "write_dir": "--write-dir"}
+#: Verbs whose --out names a file (elsewhere --out is a folder).
+OUT_IS_A_FILE = {"report"}
+
+
+def common(args: argparse.Namespace, workdir: Path) -> None:
+    """Finite numbers everywhere; --json, --output, --figure writable files; --out, --write-dir, the working
+    directory writable folders."""
+    bad = C.nonfinite_values(args)
+    if bad:
+        raise InputError(f"{C.option_name(bad[0])}: must be a finite number, got {getattr(args, bad[0])}")
+    for dest, flag in OUTPUT_FILES.items():
+        if getattr(args, dest, None):
+            C.output_file(flag, getattr(args, dest))
+    for dest, flag in OUTPUT_DIRS.items():
+        if getattr(args, dest, None):
+            if args.verb in OUT_IS_A_FILE and dest == "out":
+                C.output_file(flag, args.out)
+            else:
+                C.output_dir(flag, getattr(args, dest))
+    C.output_dir("--workdir" if getattr(args, "workdir", None) else "working directory", workdir)
+
+
+# -- per verb ---------------------------------------------------------------------------------------------
+
+
+def init(args) -> None:
+    C.output_file("path", args.path)
+
+
+def bulk_build(args) -> None:
+    from interforge.structures import get_phase
+    from interforge.structures.io import structure_format
+
+    sc = _supercell(args, "supercell", "--supercell")
+    osc = _supercell(args, "ordering_supercell", "--ordering-supercell")
+    structure_format(args.output)
+    n0 = len(get_phase(args.name).structure())
+    C.atom_count("--ordering-supercell", float(n0) * math.prod(osc))
+    C.atom_count("--supercell", float(n0) * math.prod(sc) * math.prod(osc))
+
+
+def bulk_order(args) -> None:
+    from interforge.structures import get_phase
+
+    sc = _supercell(args, "supercell", "--supercell")
+    _int(args, "top", ge=1)
+    _int(args, "rerank", ge=0)
+    _opt(args, "fmax", gt=0)
+    if args.rerank and not args.calculator:
+        raise InputError("--rerank: needs --calculator")
+    if args.calculator and ":" not in args.calculator:
+        raise InputError(f"--calculator: must look like module:factory, got '{args.calculator}'")
+    C.atom_count("--supercell", float(len(get_phase(args.name).structure())) * math.prod(sc))
+
+
+def _phase_inputs(flag: str, specs) -> None:
+    """Library names are looked up, files read and checked (the structure rules) before any relaxation."""
+    from interforge.structures import get_phase, read_structure
+
+    for spec in specs or []:
+        p = Path(spec)
+        if p.suffix or p.exists():
+            read_structure(p, name=flag)
+        else:
+            get_phase(spec)
+
+
+def _scale(args) -> None:
+    for item in getattr(args, "scale", None) or []:
+        phase, sep, value = item.partition("=")
+        if not sep or not phase:
+            raise InputError(f"--scale: expected PHASE=FACTOR, got '{item}'")
+        try:
+            factor = float(value)
+        except ValueError:
+            raise InputError(f"--scale: the factor of '{item}' is not a number") from None
+        C.number(f"--scale {phase}", factor, gt=0)
+
+
+def _calculator_spec(args) -> None:
+    if getattr(args, "calculator", None) and ":" not in args.calculator:
+        raise InputError(f"--calculator: must look like module:factory, got '{args.calculator}'")
+
+
+def interfaces_search(args) -> None:
+    _int(args, "max_miller", ge=1)
+    _opt(args, "max_area", gt=0)
+    _opt(args, "max_strain", gt=0)
+    _opt(args, "max_angle_strain", ge=0)
+    _scale(args)
+    _calculator_spec(args)
+    _phase_inputs("--substrate", args.substrate)
+    _phase_inputs("--film", args.film)
+
+
+def interfaces_rank(args) -> None:
+    _int(args, "keep", ge=1)
+    _int(args, "steps", ge=1)
+    _int(args, "registration_grid", ge=1)
+    _scale(args)
+    _calculator_spec(args)
+    C.input_file("--candidates", args.candidates, text=True)
+
+
+#: Upper bound of the number density of the solids built here, atoms/Å^3 (ZrO2 0.09, Li2ZrCl6 0.06).
+_DENSITY_BOUND = 0.15
+
+
+def interfaces_build(args) -> None:
+    from interforge.interfaces import read_candidates
+
+    _int(args, "termination", ge=0)
+    _opt(args, "lateral", gt=0)
+    _int(args, "atoms", ge=1)
+    _opt(args, "substrate_thickness", gt=0)
+    _opt(args, "film_thickness", gt=0)
+    _opt(args, "gap", gt=0)
+    _opt(args, "vacuum", ge=0)
+    _opt(args, "registration", ge=-1e6, le=1e6)
+    _opt(args, "strain_partition", ge=0, le=1)
+    _scale(args)
+    _calculator_spec(args)
+    if args.atoms is not None:
+        C.atom_count("--atoms", args.atoms)
+    C.input_file("--candidates", args.candidates, text=True)
+    cands = read_candidates(args.candidates)
+    cand = next((c for c in cands if c.id == args.id), None) if args.id else (cands[0] if cands else None)
+    if cand is None:
+        return  # the verb says which id is missing
+    import numpy as np
+
+    from interforge.cli.common import config_of
+
+    sec = config_of(args).interfaces
+    a, b = (np.asarray(v, dtype=float) for v in cand.substrate_vectors[:2])
+    area = float(np.linalg.norm(np.cross(a, b)))  # Å^2 of one matched cell
+    per_A = area * _DENSITY_BOUND  # atoms per Å of height, at most
+    t_s = args.substrate_thickness if args.substrate_thickness is not None else sec.substrate_thickness
+    t_f = args.film_thickness if args.film_thickness is not None else sec.film_thickness
+    C.atom_count("--substrate-thickness", per_A * t_s)
+    C.atom_count("--film-thickness", per_A * t_f)
+    if args.lateral is not None:
+        m1, m2 = (max(1, round(args.lateral / float(np.linalg.norm(v)))) for v in (a, b))
+        C.atom_count("--lateral", per_A * (t_s + t_f) * m1 * m2)
+
+
+def data_import(args) -> None:
+    for f in args.files:
+        C.structure_file("files", f)
+    if args.db:
+        C.store_path("--db", args.db)
+
+
+def data_export(args) -> None:
+    _opt(args, "test_fraction", ge=0, lt=1)
+
+
+def label(args) -> None:
+    p = Path(args.input)
+    if p.suffix in (".db", ".sqlite"):
+        ase_database("input", p)
+    else:
+        C.structure_file("input", p)
+    if args.teacher:
+        teacher_name("--teacher", args.teacher)
+    if args.model:
+        C.input_file("--model", args.model)
+    _int(args, "workers", ge=1)
+    _int(args, "iteration", ge=0)
+    if args.db:
+        C.store_path("--db", args.db)
+
+
+def train(args) -> None:
+    _int(args, "committee", ge=1)
+    _int(args, "generation", ge=1)
+    _opt(args, "test_fraction", ge=0, lt=1)
+    _int(args, "parallel", ge=1)
+    if args.init:
+        nep_file("--init", args.init)
+    if args.db and "://" not in args.db:
+        p = Path(args.db)
+        if p.suffix.lower() in (".xyz", ".extxyz"):
+            C.structure_file("--db", p)
+        elif p.suffix.lower() in (".db", ".sqlite"):
+            C.input_file("--db", p, text=False)
+
+
+def learn(args) -> None:
+    _int(args, "max_iterations", ge=1)
+
+
+def validate_verb(args) -> None:
+    nep_file("--model", args.model)
+
+
+def md(args) -> None:
+    from interforge.cli.common import config_of
+    from interforge.structures import read_structure
+
+    temps = _opt(args, "temperature", gt=0)
+    if temps is not None and len(temps) > 2:
+        raise InputError(f"--temperature: takes one value or two (a ramp), got {len(temps)}")
+    _opt(args, "pressure")
+    _int(args, "steps", ge=1)
+    _opt(args, "timestep", gt=0)
+    _int(args, "dump_interval", ge=1)
+    _int(args, "thermo_interval", ge=1)
+    _int(args, "checkpoint_interval", ge=0)
+    _int(args, "seed", ge=0)
+    if args.model:
+        for m in args.model:
+            nep_file("--model", m)
+    if args.teacher:
+        teacher_name("--teacher", args.teacher)
+    atoms = read_structure(args.structure, name="structure")
+    limit = config_of(args).md.min_distance_A
+    if limit:
+        from interforge.md.guards import min_distance
+
+        d = min_distance(atoms, limit)
+        if d < limit:  # the guard would stop the run at once: refuse it before any dynamics
+            raise InputError(f"structure: atoms {d:.3f} Å apart, below the min_distance guard ([md] min_distance_A "
+                             f"= {limit} Å); refusing to start MD")
+
+
+_TIME_KEY = re.compile(rb"(?:^|\s)(?:time_ps|Time_ps)=\s*\"?([-+0-9.eE]+|nan|inf)", re.IGNORECASE)
+
+
+def file_frame_times(path: Path) -> list[float] | None:
+    """The frame times a trajectory file carries itself, ps (H5MD datasets, ``time_ps=`` in extended XYZ
+    comment lines), or None when it carries none (XDATCAR, LAMMPS dumps, plain XYZ, ...)."""
+    import numpy as np
+
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".h5md", ".hdf5"):
+        try:
+            from interforge.trajectory import TrajectoryReader
+
+            return [float(t) for t in np.asarray(TrajectoryReader(path).times(), dtype=float)]
+        except Exception:  # noqa: BLE001 - an unreadable file is reported by the reader itself
+            return None
+    if suffix not in (".xyz", ".extxyz"):
+        return None
+    times: list[float] = []
+    with open(path, "rb") as fh:
+        while True:
+            header = fh.readline()
+            if not header:
+                break
+            if not header.strip():
+                continue
+            try:
+                n = int(header.split()[0])
+            except ValueError:
+                return None
+            m = _TIME_KEY.search(fh.readline())
+            if m is None:
+                return None
+            times.append(float(m.group(1)))
+            for _ in range(n):
+                fh.readline()
+    return times or None
+
+
+def analyze(args) -> None:
+    import numpy as np
+
+    p = Path(args.trajectory)
+    if p.suffix.lower() in (".xyz", ".extxyz"):
+        C.structure_file("trajectory", p)
+    else:
+        C.input_file("trajectory", p)
+    _opt(args, "dt_ps", "--dt-ps", gt=0)
+    _opt(args, "temperature_K", "--temperature-K", gt=0)
+    for sp in args.species or []:
+        element("--species", sp)
+    for an in args.anions or []:
+        element("--anions", an)
+    if args.dt_ps is not None:
+        times = file_frame_times(p)
+        if times is not None and len(times) > 1:
+            steps = np.diff(np.asarray(times))
+            if not np.allclose(steps, args.dt_ps, rtol=1e-3, atol=1e-9):
+                raise InputError(f"--dt-ps: {args.dt_ps:g} ps contradicts the frame times of {p} "
+                                 f"({float(np.median(steps)):g} ps apart); leave --dt-ps out for files that carry times")
+
+
+def trajectory(name: str, traj) -> None:
+    """A trajectory as read (interforge.analysis Trajectory): finite positions, cells and times, no singular
+    cell, times increasing."""
+    import numpy as np
+
+    if not np.all(np.isfinite(traj.positions)):
+        frame = int(np.argwhere(~np.isfinite(traj.positions).all(axis=(1, 2)))[0, 0])
+        raise InputError(f"{name}: frame {frame} holds a NaN or inf position")
+    if not np.all(np.isfinite(traj.cells)):
+        raise InputError(f"{name}: a cell holds NaN or inf")
+    if np.any(np.abs(np.linalg.det(traj.cells)) < 1e-6):
+        raise InputError(f"{name}: a frame has a singular cell (volume 0)")
+    t = np.asarray(traj.times_ps, dtype=float)
+    if not np.all(np.isfinite(t)) or (len(t) > 1 and np.any(np.diff(t) <= 0)):
+        raise InputError(f"{name}: the frame times are not finite and increasing")
+
+
+def arrhenius(args) -> None:
+    import json
+
+    _opt(args, "T_K", "--T-K", gt=0)
+    for r in args.results:
+        p = C.input_file("results", r, text=True)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise InputError(f"results: {p} is not JSON ({err})") from None
+        if not isinstance(data, dict):
+            raise InputError(f"results: {p} is not a results file of `interforge analyze` (a JSON object)")
+
+
+def report(args) -> None:
+    p = Path(args.folder)
+    if not p.is_dir():
+        raise InputError(f"DIR: {p} is {'not a folder' if p.exists() else 'not found'}")
+
+
+#: (verb, action) -> the verb's rules.
+RULES = {
+    ("init", None): init,
+    ("bulk", "build"): bulk_build,
+    ("bulk", "order"): bulk_order,
+    ("interfaces", "search"): interfaces_search,
+    ("interfaces", "rank"): interfaces_rank,
+    ("interfaces", "build"): interfaces_build,
+    ("data", "import"): data_import,
+    ("data", "export"): data_export,
+    ("label", None): label,
+    ("train", None): train,
+    ("learn", None): learn,
+    ("validate", None): validate_verb,
+    ("md", None): md,
+    ("analyze", None): analyze,
+    ("arrhenius", None): arrhenius,
+    ("report", None): report,
+}
+
+
+def validate(args: argparse.Namespace, workdir: Path) -> None:
+    """Every rule of the parsed command line ``args`` (working directory ``workdir``), before the verb runs."""
+    common(args, workdir)
+    action = next((getattr(args, k) for k in ("bulk_verb", "interfaces_verb", "data_verb") if getattr(args, k, None)),
+                  None)
+    rule = RULES.get((args.verb, action))
+    if rule is not None:
+        rule(args)
