@@ -10,16 +10,27 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# The sibling shared/ folder of the development set-up (INTERFORGE_SHARED overrides it); the tests do not need it.
+SHARED = Path(os.environ.get("INTERFORGE_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 NEP_FIXTURES = SHARED / "fixtures" / "nep"
+PUBLIC_NEP = Path(__file__).resolve().parent / "data" / "nep" / "public"  # the same models, xz, with README
+
+
+@pytest.fixture(scope="session")
+def _public_nep_models(tmp_path_factory) -> Path:
+    """The public GPUMD models of tests/data/nep/public, decompressed once per session."""
+    import lzma
+
+    out = tmp_path_factory.mktemp("public-nep")
+    for xz in sorted(PUBLIC_NEP.glob("*.txt.xz")):
+        (out / xz.name[:-3]).write_bytes(lzma.decompress(xz.read_bytes()))
+    return out
 
 
 @pytest.fixture
-def nep_fixture_dir() -> Path:
-    """shared/fixtures/nep beside the checkout; tests that need it skip cleanly when absent."""
-    if not NEP_FIXTURES.is_dir():
-        pytest.skip("../shared/fixtures/nep is not present")
-    return NEP_FIXTURES
+def nep_fixture_dir(_public_nep_models) -> Path:
+    """Public NEP models written by GPUMD: shared/fixtures/nep when present, else the shipped copies."""
+    return NEP_FIXTURES if NEP_FIXTURES.is_dir() else _public_nep_models
 
 
 # -- PostgreSQL (issue 14/16, the label store): fixtures live in tests/pg_fixture.py ----------------
