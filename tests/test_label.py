@@ -341,3 +341,57 @@ def test_two_label_processes_on_one_store_label_each_structure_once(tmp_path, st
         atoms = r.toatoms()
         atoms.calc = EMT()
         assert r.energy == pytest.approx(atoms.get_potential_energy(), abs=1e-9)
+
+
+def test_a_claim_of_a_dead_local_worker_is_taken_over_at_once(store_url):
+    import socket
+
+    store = LabelStore(store_url("dead"))
+    section = TeacherSection(name="flaky")
+    ident = teacher_identity(section)
+    structs = cells([0, 0])
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid now names no process
+    dead = f"{socket.gethostname()}:{gone.pid}:0"
+    assert store.claim(structure_hash(structs[0]), ident.hash, dead, lease_s=600) == "claimed"
+    report = label_structures(structs, store, section, progress=False)
+    assert (report.n_labelled, report.n_claimed_elsewhere) == (2, 0)
+    assert store.claims() == []
+
+
+def test_kill_9_then_the_same_command_labels_each_structure_once(tmp_path, store_url):
+    """A label process killed mid-run holds a claim; the re-run takes it over at once and labels the rest."""
+    import json
+
+    from ase.build import bulk
+
+    structs = []
+    for i in range(16):
+        a = bulk("Cu", "fcc", a=3.6, cubic=True)
+        a.rattle(0.05, seed=100 + i)
+        structs.append(a)
+    inp = tmp_path / "in.xyz"
+    ase.io.write(inp, structs)
+    db = store_url("killed")
+    store = LabelStore(db)
+    calls = tmp_path / "calls.log"
+    env = dict(os.environ, OMP_NUM_THREADS="1", IF_TEST_CALL_LOG=str(calls), IF_TEST_SLEEP="0.15")
+    proc = _stub_label(tmp_path, db, inp, "first", env)
+    deadline = time.time() + 120
+    while store.count() < 4 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    at_kill = store.count()
+    assert 0 < at_kill < 16
+    held = store.claims()  # the structure in flight, claimed by the dead process (none if killed between two)
+    assert len(held) <= 1 and all(c["claimed_by"].split(":")[1] == str(proc.pid) for c in held)
+
+    again = _stub_label(tmp_path, db, inp, "second", dict(env, IF_TEST_SLEEP="0"))
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    report = json.loads((tmp_path / "second.json").read_text())
+    assert (report["n_skipped"], report["n_labelled"], report["n_claimed_elsewhere"]) == (at_kill, 16 - at_kill, 0)
+    rows = list(store.rows())
+    assert len(rows) == 16 and {r.struct_hash for r in rows} == {structure_hash(a) for a in structs}
+    assert store.claims() == []

@@ -514,6 +514,18 @@ class LabelStore:
                 f"WHERE {CLAIMS_TABLE}.lease_expires < {now} OR {CLAIMS_TABLE}.claimed_by = excluded.claimed_by",
                 (struct_hash, teacher_hash, owner, float(lease_s)))
             got = cur.rowcount == 1
+            if not got:  # a worker of this machine that died (kill -9) holds it: no need to wait for its lease
+                cur.execute(f"SELECT claimed_by FROM {CLAIMS_TABLE} WHERE struct_hash = ? AND teacher_hash = ?",
+                            (struct_hash, teacher_hash))
+                row = cur.fetchone()
+                if row and _owner_is_dead(row[0]):
+                    cur.execute(f"UPDATE {CLAIMS_TABLE} SET claimed_by = ?, claimed_at = {now}, "
+                                f"lease_expires = {now} + ? WHERE struct_hash = ? AND teacher_hash = ? "
+                                "AND claimed_by = ?", (owner, float(lease_s), struct_hash, teacher_hash, row[0]))
+                    got = cur.rowcount == 1
+                    if got:
+                        log.info("took over the claim on %s of %s, a worker that is no longer running",
+                                 struct_hash, row[0])
         if not got:
             return "busy"
         # Checked after claiming: a worker writes its label and drops its claim in one transaction, so
@@ -753,6 +765,29 @@ class _Cursor:
     @property
     def rowcount(self) -> int:
         return getattr(self.cur, "cur", self.cur).rowcount
+
+
+def _owner_is_dead(owner: str) -> bool:
+    """True if ``owner`` (host:pid:random, see :meth:`LabelStore.new_owner`) is a process of this machine
+    that no longer runs (or is a zombie). Owners on other machines are judged by their leases alone."""
+    host, _, rest = str(owner).partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    try:  # a killed child not yet reaped by its parent is a zombie: dead for our purpose
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 def _lock_key(struct_hash: str, teacher_hash: str) -> int:
