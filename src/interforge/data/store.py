@@ -465,6 +465,11 @@ class LabelStore:
     def _errors(self):
         return _db_errors(self.url)
 
+    @property
+    def display_url(self) -> str:
+        """The store's URL with any password replaced by ***, for messages and reports."""
+        return _redact(self.url)
+
     # -- claims: which worker labels which structure -------------------------------------
     @staticmethod
     def new_owner() -> str:
@@ -688,7 +693,7 @@ class LabelStore:
             if row.get("status") == STATUS_FAILED:
                 failures[str(row.get("reason"))[:80]] += 1
         return {
-            "store": self.url,
+            "store": self.display_url,
             "n_structures": len(n_atoms),
             "n_ok": by["status"].get(STATUS_OK, 0),
             "n_failed": by["status"].get(STATUS_FAILED, 0),
@@ -718,7 +723,7 @@ class LabelStore:
             (test if split_fraction(row.struct_hash, salt) < test_fraction else train).append(frame)
         failed = self.count(*query, status=STATUS_FAILED, **selection)
         if not train:
-            raise DataStoreError(f"no successfully labelled structures to export from {self.url}")
+            raise DataStoreError(f"no successfully labelled structures to export from {self.display_url}")
         train_path = out_dir / "train.xyz"
         test_path = out_dir / "test.xyz"
         write_gpumd_xyz(train, train_path)

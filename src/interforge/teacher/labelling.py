@@ -204,7 +204,7 @@ class _LeaseKeeper:
             try:
                 self.store.renew_claims(self.owner, self.lease_s)
             except Exception as err:  # noqa: BLE001 - a missed renewal only risks duplicate work
-                log.warning("could not renew label claims in %s: %s", self.store.url, err)
+                log.warning("could not renew label claims in %s: %s", self.store.display_url, err)
 
     def __enter__(self):
         self._thread.start()
@@ -268,7 +268,7 @@ def label_structures(structures: Iterable[Atoms], store: LabelStore,
             continue
         todo.append((atoms, src, h))
     log.info("labelling %d of %d structures with %s (%s); %d already in %s", len(todo), len(seen), ident.name,
-             ident.hash, n_skipped, store.url)
+             ident.hash, n_skipped, store.display_url)
 
     own_executor = executor is None
     executor = executor or InProcessExecutor()
@@ -349,7 +349,7 @@ def label_structures(structures: Iterable[Atoms], store: LabelStore,
         try:  # claims of structures not finished (an error, Ctrl-C) go back at once
             store.release(owner)
         except Exception as err:  # noqa: BLE001 - they expire with their lease anyway
-            log.warning("could not release label claims in %s: %s", store.url, err)
+            log.warning("could not release label claims in %s: %s", store.display_url, err)
         if own_executor:
             executor.shutdown()
     seconds = time.perf_counter() - t0
