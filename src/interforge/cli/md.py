@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interforge.cli.common import config_of
+from interforge.cli.common import config_of, workdir_of
 from interforge.errors import InterforgeError
 
 
@@ -53,12 +53,12 @@ def _warn_unvalidated(models) -> None:
             print(f"interforge: warning: {msg}; its results are not validated", file=sys.stderr)
 
 
-def _calculator(args):
-    if args.teacher:
+def _calculator(models: list[str] | None, teacher: str | None):
+    if teacher:
         from interforge.teacher import make_calculator
 
-        return make_calculator(args.teacher)
-    for m in args.model:
+        return make_calculator(teacher)
+    for m in models:
         if not Path(m).is_file():
             raise InterforgeError(f"model file not found: {m}")
     try:
@@ -66,10 +66,41 @@ def _calculator(args):
     except ImportError:
         from calorine.calculators import CPUNEP
 
-        if len(args.model) > 1:
+        if len(models) > 1:
             raise InterforgeError("committees need interforge.nep (not installed in this build)") from None
-        return CPUNEP(args.model[0])
-    return NEPCalculator(args.model[0]) if len(args.model) == 1 else CommitteeCalculator(args.model)
+        return CPUNEP(models[0])
+    return NEPCalculator(models[0]) if len(models) == 1 else CommitteeCalculator(models)
+
+
+def _read_atoms(path: Path):
+    from interforge.structures import read_structure
+
+    atoms = read_structure(path)
+    if not hasattr(atoms, "get_positions"):  # a pymatgen Structure
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        atoms = AseAtomsAdaptor.get_atoms(atoms)
+    return atoms
+
+
+def ase_md_task(structure: str, models: list[str] | None, teacher: str | None, temperature_K, steps: int, out: str,
+                options: dict) -> dict:
+    """One ASE-engine run as a workflow task (module level, so Parsl workers import it): reads the structure,
+    builds the calculator where it runs, runs :func:`interforge.md.run_md` (``options``: its keyword arguments,
+    ``guards`` as a dict) and returns the result as a dict. Rerun after a kill it resumes from the checkpoint."""
+    from interforge.md import Guards, run_md
+
+    options = {**options, "guards": Guards(**options["guards"])}
+    res = run_md(_read_atoms(Path(structure)), _calculator(models, teacher), options.pop("ensemble"), temperature_K,
+                 steps, out, **options)
+    return res.to_dict()
+
+
+def gpumd_task(structure: str, run, out: str) -> dict:
+    """One GPUMD run as a workflow task (on the node with the GPU)."""
+    from interforge.md.gpumd import run_gpumd
+
+    return run_gpumd(_read_atoms(Path(structure)), run, out).to_dict()
 
 
 OUTPUTS = ("trajectory.h5", "thermo.dat", "checkpoint.npz", "guard_frame.extxyz")
@@ -102,18 +133,17 @@ def _identity(args, structure: Path) -> dict:
 
 
 def run_md_cli(args):
-    from interforge.md import Guards, run_md
-    from interforge.structures import read_structure
+    from dataclasses import asdict
 
-    md = config_of(args).md
+    from interforge.md import Guards
+    from interforge.workflow import make_executor
+
+    cfg = config_of(args)
+    md = cfg.md
     path = Path(args.structure)
     if not path.is_file():
         raise InterforgeError(f"structure file not found: {path}")
-    atoms = read_structure(path)
-    if not hasattr(atoms, "get_positions"):  # a pymatgen Structure
-        from pymatgen.io.ase import AseAtomsAdaptor
-
-        atoms = AseAtomsAdaptor.get_atoms(atoms)
+    _read_atoms(path)  # a bad file fails here, not on a worker
     if args.steps < 1:
         raise InterforgeError(f"--steps must be at least 1, got {args.steps}")
     temps = args.temperature
@@ -131,7 +161,7 @@ def run_md_cli(args):
     if args.model:
         _warn_unvalidated(args.model)
     if engine == "gpumd":
-        from interforge.md.gpumd import GpumdRun, run_gpumd
+        from interforge.md.gpumd import GpumdRun
 
         from interforge.nep.dispersion import read_dispersion
 
@@ -149,21 +179,25 @@ def run_md_cli(args):
                        thermo_interval=thermo, seed=args.seed, gpumd_version=args.gpumd_version or md.gpumd_version,
                        active_interval=dump if len(args.model) > 1 else 0,
                        dispersion=None if disp is None else disp.calorine())
-        result = run_gpumd(atoms, run, out)
+        task = (gpumd_task, str(path.resolve()), run, str(out.resolve()))
     else:
         every = args.checkpoint_interval
         if every is None:
             every = min(md.checkpoint_interval, max(1, args.steps // 10)) if md.checkpoint_interval else 0
         if every < 0:
             raise InterforgeError(f"--checkpoint-interval must be >= 0, got {every}")
-        result = run_md(atoms, _calculator(args), ensemble, temps[0] if len(temps) == 1 else temps, args.steps, out,
-                        pressure_bar=pressure, timestep_fs=timestep, dump_interval=dump, thermo_interval=thermo,
-                        seed=args.seed, thermostat_tau_fs=md.thermostat_tau_fs, barostat_tau_fs=md.barostat_tau_fs,
-                        bulk_modulus_GPa=md.bulk_modulus_GPa, barostat_mode=mode,
-                        momentum_removal_interval=md.momentum_removal_interval,
-                        remove_angular=md.remove_angular_momentum, guards=Guards.from_section(md),
-                        checkpoint_interval=every, resume=True, identity=_identity(args, path))
-    d = result.to_dict()
+        options = dict(ensemble=ensemble, pressure_bar=pressure, timestep_fs=timestep, dump_interval=dump,
+                       thermo_interval=thermo, seed=args.seed, thermostat_tau_fs=md.thermostat_tau_fs,
+                       barostat_tau_fs=md.barostat_tau_fs, bulk_modulus_GPa=md.bulk_modulus_GPa, barostat_mode=mode,
+                       momentum_removal_interval=md.momentum_removal_interval,
+                       remove_angular=md.remove_angular_momentum, guards=asdict(Guards.from_section(md)),
+                       checkpoint_interval=every, resume=True, identity=_identity(args, path))
+        models = [str(Path(m).resolve()) for m in args.model] if args.model else None
+        task = (ase_md_task, str(path.resolve()), models, args.teacher, temps[0] if len(temps) == 1 else temps,
+                args.steps, str(out.resolve()), options)
+    # Through the configured executor: in this process by default, a Slurm/PBS job with [workflow] executor.
+    with make_executor(cfg.workflow, run_dir=workdir_of(args) / cfg.workflow.run_dir) as executor:
+        d = executor.submit(*task).result()
     stop = f", stopped by {d['stopped_by']}: {d['stop_message']}" if d["stopped_by"] else ""
     if d["stopped_by"]:  # the run did not do what was asked (the engine logged the reason): scripts must tell
         args.exit_code = 4

@@ -20,7 +20,8 @@ def register(sub, parents):
     p.add_argument("--test-fraction", type=float, help="held-out fraction (default: config [nep] test_fraction)")
     p.add_argument("--init", metavar="NEP_TXT", help="restart / fine-tune every member from this nep.txt")
     p.add_argument("--parallel", type=int, default=1, metavar="N",
-                   help="train up to N members at once in worker processes (default 1: sequential)")
+                   help="train up to N members at once in local worker processes (default 1: the config's "
+                        "[workflow] executor, in this process unless it names a cluster)")
     p.set_defaults(func=run_train)
 
 
@@ -41,17 +42,15 @@ def run_train(args):
             source = str(workdir_of(args) / source)
     if args.parallel < 1:
         raise InterforgeError(f"--parallel must be >= 1, got {args.parallel}")
-    executor = None
-    if args.parallel > 1:
-        from concurrent.futures import ProcessPoolExecutor
+    from interforge.workflow import make_executor
 
-        executor = ProcessPoolExecutor(max_workers=args.parallel)
-    try:
+    # Members are tasks of the configured executor: in this process by default, Slurm/PBS jobs on a cluster.
+    workflow = cfg.workflow
+    if args.parallel > 1:
+        workflow = workflow.model_copy(update={"executor": "processes", "max_workers": args.parallel})
+    with make_executor(workflow, run_dir=workdir_of(args) / workflow.run_dir) as executor:
         res = train_committee(source, args.out, settings, committee=args.committee, executor=executor,
                               init_model=args.init)
-    finally:
-        if executor is not None:
-            executor.shutdown()
     rows = [{"member": m.index, "seed": m.seed, "E_train": f"{m.rmse_train['energy_meV_atom']:.1f}",
              "E_test": f"{m.rmse_test['energy_meV_atom']:.1f}", "F_train": f"{m.rmse_train['force_meV_A']:.0f}",
              "F_test": f"{m.rmse_test['force_meV_A']:.0f}", "wall_s": f"{m.wall_s:.1f}"} for m in res.members]

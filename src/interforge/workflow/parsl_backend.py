@@ -72,9 +72,14 @@ def parsl_config(section: WorkflowSection, run_dir: str | Path):
             heartbeat_period=2, heartbeat_threshold=10, poll_period=10, **local_cmds,
         )
     elif section.executor in ("slurm", "pbs"):
+        # Workers start from this interpreter's bin folder too (a shared file system, as usual on clusters, or
+        # the same path on every node); worker_init may still activate another environment. Heartbeats every
+        # 5 s, a lost worker (its batch job cancelled or out of wall time) noticed within 30 s: its task then
+        # fails with ManagerLost, Parsl retries it (`retries`), and the strategy submits a new block for it.
         executor = HighThroughputExecutor(
             label=section.executor, provider=make_provider(section),
-            cores_per_worker=section.scheduler.cores_per_worker,
+            cores_per_worker=section.scheduler.cores_per_worker, heartbeat_period=5, heartbeat_threshold=30,
+            poll_period=100, **local_cmds,
         )
     else:
         raise InterforgeError(f"workflow.executor '{section.executor}' is not a Parsl executor")
