@@ -109,6 +109,9 @@ def _write_inputs(w: Path) -> None:
         "bad_syntax.toml": "[md\ntimestep_fs = 1\n",
         "neg_tau.toml": "[md]\nthermostat_tau_fs = -100.0\n",
         "nan_list.toml": "[active]\nnpt_pressures_bar = [100.0, nan]\n",
+        "db_below_file.toml": "[project]\nworkdir = \".\"\n[data]\ndb = \"afile.txt/labels.db\"\n",
+        "workdir_below_file.toml": "[project]\nworkdir = \"afile.txt/work\"\n",
+        "nep_teacher.toml": "[teacher]\nname = \"nep\"\n",
     }
     for name, text in configs.items():
         (w / name).write_text(text)
@@ -196,7 +199,8 @@ def _cases() -> list[Case]:
         ("bulk build alpha-Li2ZrCl6 --ordered -o out.xyz", "--ordering-supercell", ["0 1 1", "200 200 200"]),
         (SEARCH.format("c-ZrO2"), "--max-area", ["0", "-1", "nan"]),
         (SEARCH.format("c-ZrO2"), "--max-strain", ["0", "inf"]),
-        (SEARCH.format("c-ZrO2"), "--max-miller", ["0", "-1"]),
+        (SEARCH.format("c-ZrO2"), "--max-miller", ["0", "-1", "100"]),
+        (SEARCH.format("c-ZrO2"), "--max-area", ["1e300"]),
         (SEARCH.format("c-ZrO2"), "--max-angle-strain", ["-0.1", "nan"]),
         (SEARCH.format("c-ZrO2").replace("as-is", "scale"), "--scale", ["c-ZrO2=nan", "c-ZrO2=0", "c-ZrO2=-1",
                                                                         "garbage"]),
@@ -208,8 +212,8 @@ def _cases() -> list[Case]:
         (BUILD, "--atoms", ["0", "-1", "1000000000000"]),
         (BUILD, "--substrate-thickness", ["0", "-1", "1e9"]),
         (BUILD, "--film-thickness", ["0", "nan"]),
-        (BUILD, "--gap", ["-1", "0"]),
-        (BUILD, "--vacuum", ["-1"]),
+        (BUILD, "--gap", ["-1", "0", "1e300"]),
+        (BUILD, "--vacuum", ["-1", "1e300"]),
         (BUILD, "--strain-partition", ["2", "-0.5"]),
         (BUILD, "--termination", ["-1"]),
         ("data export --db labels.db --out exp", "--test-fraction", ["1.5", "-0.1", "nan", "1"]),
@@ -242,6 +246,25 @@ def _cases() -> list[Case]:
     add("bulk-build-unknown-format", "bulk build c-ZrO2 -o out.foo", "out.foo")
     add("bulk-order-bad-calculator", "bulk order alpha-Li2ZrCl6 --calculator nocolon", "--calculator")
     add("bulk-order-rerank-without-calculator", "bulk order alpha-Li2ZrCl6 --rerank 2", "--rerank")
+    add("bulk-order-calculator-not-callable", "bulk order alpha-Li2ZrCl6 --rerank 1 --calculator os:path",
+        "--calculator")
+    add("bulk-order-calculator-fails", "bulk order alpha-Li2ZrCl6 --rerank 1 --calculator ase.calculators.emt:EMT",
+        "--calculator")
+    add("md-gpumd-version-garbage", MD + " --engine gpumd --gpumd-version garbage", "--gpumd-version")
+    add("md-teacher-nep-without-model", MD.replace("--model nep.txt", "--teacher nep"), "model_path")
+    for teacher, needle in [("nep", "model_path"), ("vasp", "VASP_PP_PATH"), ("qe", "pseudopotentials"),
+                            ("model-file", "model")]:
+        add(f"label-teacher-{teacher}-not-ready", LABEL.format("si.xyz") + f" --teacher {teacher}", needle)
+    add("label-teacher-model-missing", LABEL.format("si.xyz") + " --teacher model-file --model missing.pt",
+        "missing.pt")
+    add("train-db-without-energies", TRAIN, "no energy")
+    add("analyze-foreign-sqlite", ANALYZE.replace("traj.xyz", "foreign.db"), "not an ASE database")
+    add("analyze-text-db", ANALYZE.replace("traj.xyz", "text.db"), "not an SQLite database")
+    for verb in ("seed", "learn", "label si.xyz --no-progress", "data import si.xyz"):
+        name = verb.split()[0]
+        add(f"{name}-config-db-below-a-file", f"{verb} --config db_below_file.toml", "afile.txt")
+        add(f"{name}-config-workdir-below-a-file", f"{verb} --config workdir_below_file.toml", "afile.txt")
+    add("seed-config-nep-teacher-without-model", "seed --config nep_teacher.toml", "model_path")
     add("md-bad-ensemble", MD.replace("nvt", "nve-ish"), "--ensemble")
     add("demo-bad-scale", "demo --scale huge --out demo-out", "--scale")
     add("unknown-verb", "frobnicate", "frobnicate")
@@ -413,6 +436,7 @@ def test_hostile_input(case, template, tmp_path, monkeypatch, capsys):
     w = tmp_path / "w"
     shutil.copytree(template, w)
     monkeypatch.chdir(w)
+    monkeypatch.delenv("VASP_PP_PATH", raising=False)
     before = _snapshot(w)
     code, err = _run_in_process(_argv(case), capsys)
     _check_outcome(case, code, err, before, _snapshot(w))

@@ -64,7 +64,15 @@ def load_calculator(spec: str):
         factory = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as err:
         raise InterforgeError(f"cannot load calculator '{spec}': {err}") from None
-    return factory()
+    if not callable(factory):
+        raise InterforgeError(f"--calculator: '{spec}' is not a callable factory")
+    try:
+        calc = factory()
+    except Exception as err:  # noqa: BLE001 - the user's factory failing is a bad input
+        raise InterforgeError(f"--calculator: {spec}() failed: {type(err).__name__}: {err}") from None
+    if not hasattr(calc, "get_potential_energy") and not hasattr(calc, "calculate"):
+        raise InterforgeError(f"--calculator: {spec}() did not return an ASE calculator")
+    return calc
 
 
 def run_order(args):
@@ -77,7 +85,14 @@ def run_order(args):
     if args.rerank:
         if not args.calculator:
             raise InterforgeError("--rerank needs --calculator")
-        orderings = rerank_by_relaxation(orderings, load_calculator(args.calculator), args.rerank, fmax=args.fmax)
+        calc = load_calculator(args.calculator)
+        try:
+            orderings = rerank_by_relaxation(orderings, calc, args.rerank, fmax=args.fmax)
+        except InterforgeError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a calculator that cannot handle these atoms is a bad choice
+            raise InterforgeError(f"--calculator {args.calculator} failed on the orderings: "
+                                  f"{type(err).__name__}: {err}") from None
     shown = orderings[: args.top]
     rows = [o.summary() for o in shown]
     print(f"{phase.name}: {len(orderings)} symmetry-distinct orderings in supercell {tuple(args.supercell)}")

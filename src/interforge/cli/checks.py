@@ -74,6 +74,46 @@ def teacher_name(name: str, teacher: str) -> str:
     return teacher
 
 
+def teacher_ready(name: str, section, executor: str = "local") -> None:
+    """The teacher of ``section`` (a TeacherSection) can be built here: a known name, its model file, its
+    pseudopotentials, its program. Built once in a throw-away folder; the embedded models (chgnet, sevenn)
+    ship with the package and are not loaded here. With a cluster ``executor`` (slurm, pbs) the teacher runs
+    elsewhere, so only its name is checked."""
+    import os
+    import tempfile
+
+    from interforge.errors import InterforgeError
+    from interforge.teacher import make_calculator
+    from interforge.teacher.identity import canonical_name
+
+    teacher_name(name, section.name)
+    kind = canonical_name(section.name)
+    if kind in ("chgnet", "sevenn") or executor in ("slurm", "pbs"):
+        return
+    if kind == "vasp":
+        root = os.environ.get("VASP_PP_PATH")
+        if not root or not Path(root).is_dir():
+            raise InputError(f"{name}: the vasp teacher needs $VASP_PP_PATH (the folder holding "
+                             "potpaw_PBE/<element>/POTCAR)")
+    with tempfile.TemporaryDirectory(prefix="interforge-teacher-check-") as scratch:
+        try:
+            make_calculator(section, scratch)
+        except InterforgeError as err:
+            raise InputError(f"{name}: {err}") from None
+        except ImportError as err:
+            raise InputError(f"{name}: teacher '{section.name}' is not installed here: {err}") from None
+
+
+def _project_store(args, name: str = "[data] db") -> None:
+    """The configured label store (when --db is not given) lies where it can be written."""
+    from interforge.cli.common import config_of, workdir_of
+
+    url = config_of(args).data.db
+    if "://" not in url:
+        url = str(workdir_of(args) / url) if not Path(url).is_absolute() else url
+    C.store_path(name, url)
+
+
 def element(name: str, symbol: str) -> str:
     """A chemical element symbol (Li, Cl, ...)."""
     from ase.data import atomic_numbers
@@ -178,9 +218,17 @@ def _calculator_spec(args) -> None:
         raise InputError(f"--calculator: must look like module:factory, got '{args.calculator}'")
 
 
+#: Largest search the CLI starts: the cost grows steeply with both (Miller <= 2, 200 Å² take about 20 s).
+MAX_MILLER = 4
+MAX_AREA_A2 = 2000.0
+#: Largest gap and vacuum of a built interface, Å (taller cells are not interfaces any more).
+MAX_GAP_A = 50.0
+MAX_VACUUM_A = 1000.0
+
+
 def interfaces_search(args) -> None:
-    _int(args, "max_miller", ge=1)
-    _opt(args, "max_area", gt=0)
+    _int(args, "max_miller", ge=1, le=MAX_MILLER)
+    _opt(args, "max_area", gt=0, le=MAX_AREA_A2)
     _opt(args, "max_strain", gt=0)
     _opt(args, "max_angle_strain", ge=0)
     _scale(args)
@@ -210,8 +258,8 @@ def interfaces_build(args) -> None:
     _int(args, "atoms", ge=1)
     _opt(args, "substrate_thickness", gt=0)
     _opt(args, "film_thickness", gt=0)
-    _opt(args, "gap", gt=0)
-    _opt(args, "vacuum", ge=0)
+    _opt(args, "gap", gt=0, le=MAX_GAP_A)
+    _opt(args, "vacuum", ge=0, le=MAX_VACUUM_A)
     _opt(args, "registration", ge=-1e6, le=1e6)
     _opt(args, "strain_partition", ge=0, le=1)
     _scale(args)
@@ -245,6 +293,8 @@ def data_import(args) -> None:
         C.structure_file("files", f)
     if args.db:
         C.store_path("--db", args.db)
+    else:
+        _project_store(args)
 
 
 def data_export(args) -> None:
@@ -265,6 +315,17 @@ def label(args) -> None:
     _int(args, "iteration", ge=0)
     if args.db:
         C.store_path("--db", args.db)
+    else:
+        _project_store(args)
+    from interforge.cli.common import config_of
+
+    section = config_of(args).teacher.model_copy()
+    if args.teacher:
+        section.name = args.teacher
+    if args.model:
+        section.model_path = args.model
+    teacher_ready("--teacher" if args.teacher else "[teacher]", section,
+                  args.executor or config_of(args).workflow.executor)
 
 
 def train(args) -> None:
@@ -282,12 +343,27 @@ def train(args) -> None:
             C.input_file("--db", p, text=False)
 
 
+def _project_teacher(args) -> None:
+    from interforge.cli.common import config_of
+
+    cfg = config_of(args)
+    teacher_ready("[teacher]", cfg.teacher, cfg.workflow.executor)
+
+
+def seed(args) -> None:
+    _project_store(args)
+    _project_teacher(args)
+
+
 def learn(args) -> None:
     _int(args, "max_iterations", ge=1)
+    _project_store(args)
+    _project_teacher(args)
 
 
 def validate_verb(args) -> None:
     nep_file("--model", args.model)
+    _project_teacher(args)
 
 
 def md(args) -> None:
@@ -308,7 +384,18 @@ def md(args) -> None:
         for m in args.model:
             nep_file("--model", m)
     if args.teacher:
-        teacher_name("--teacher", args.teacher)
+        from interforge.config.teacher import TeacherSection
+
+        teacher_ready("--teacher", TeacherSection(name=args.teacher))
+    if getattr(args, "gpumd_version", None):
+        from interforge.md.gpumd import parse_version
+
+        try:
+            parse_version(args.gpumd_version)
+        except InputError:
+            raise
+        except Exception as err:  # noqa: BLE001 - its own one-line message
+            raise InputError(f"--gpumd-version: {err}") from None
     atoms = read_structure(args.structure, name="structure")
     limit = config_of(args).md.min_distance_A
     if limit:
@@ -365,6 +452,8 @@ def analyze(args) -> None:
     p = Path(args.trajectory)
     if p.suffix.lower() in (".xyz", ".extxyz"):
         C.structure_file("trajectory", p)
+    elif p.suffix.lower() in (".db", ".sqlite"):
+        ase_database("trajectory", p)  # ASE would add its tables to any other SQLite file
     else:
         C.input_file("trajectory", p)
     _opt(args, "dt_ps", "--dt-ps", gt=0)
@@ -431,6 +520,7 @@ RULES = {
     ("data", "export"): data_export,
     ("label", None): label,
     ("train", None): train,
+    ("seed", None): seed,
     ("learn", None): learn,
     ("validate", None): validate_verb,
     ("md", None): md,

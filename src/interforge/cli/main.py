@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
+from pathlib import Path
 
 import interforge
 from interforge.cli.common import common_parser, workdir_of
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.verb is None else 2
+    fresh = _fresh_output_dirs(args)
     try:
         workdir = workdir_of(args)
         validate(args, workdir)  # every input rule, before any work (and before the log file is opened)
@@ -71,16 +74,19 @@ def main(argv: list[str] | None = None) -> int:
             atomic_write_json(args.json, result)
             log.info("results written to %s", args.json)
     except InterforgeError as err:
+        _remove_if_empty(fresh)
         print(f"interforge: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interforge: interrupted", file=sys.stderr)
         return 130
     except OSError as err:  # a file system refusal the checks could not foresee (disk full, a race)
+        _remove_if_empty(fresh)
         where = f"{err.filename}: " if getattr(err, "filename", None) else ""
         print(f"interforge: error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
     except MemoryError:
+        _remove_if_empty(fresh)
         print("interforge: error: out of memory (the input is too large for this machine)", file=sys.stderr)
         return 2
     except Exception as err:  # a bug: one line here, the traceback in the log (and on the console with -v)
@@ -93,6 +99,30 @@ def main(argv: list[str] | None = None) -> int:
     # A verb that ran but has a verdict to report (a failed gate, a guard that stopped MD, failed labels) sets
     # exit_code.
     return int(getattr(args, "exit_code", 0) or 0)
+
+
+def _fresh_output_dirs(args) -> list[Path]:
+    """Output folders of this command line that do not exist yet (removed again if a bad input leaves them
+    empty)."""
+    dests = ("out", "write_dir") if args.verb not in ("report",) else ("write_dir",)
+    out = []
+    for dest in dests:
+        value = getattr(args, dest, None)
+        if value and not Path(value).exists():
+            out.append(Path(value))
+    return out
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove each folder (and its empty sub-folders) when it holds no file; never touches a file."""
+    for top in folders:
+        if not top.is_dir():
+            continue
+        for dirpath, _, _ in sorted(os.walk(top), key=lambda t: -len(t[0])):
+            try:
+                os.rmdir(dirpath)  # fails (and is left) when not empty
+            except OSError:
+                pass
 
 
 def _one_line(err: BaseException) -> str:
