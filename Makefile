@@ -29,6 +29,8 @@ sysdeps:
 	@missing=""; command -v chromium >/dev/null 2>&1 || missing="chromium"; \
 	  /usr/bin/python3 -c "import gpaw" >/dev/null 2>&1 || missing="$$missing gpaw gpaw-data"; \
 	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  for b in slurmctld slurmd slurmdbd munged mariadbd; do test -x /usr/sbin/$$b || { \
+	    missing="$$missing slurm-wlm slurmdbd munge mariadb-server"; break; }; done; \
 	  if [ -n "$$missing" ]; then \
 	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	      echo "installing Debian packages:$$missing"; \

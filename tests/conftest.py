@@ -35,3 +35,6 @@ def nep_fixture_dir(_public_nep_models) -> Path:
 
 # -- PostgreSQL (issue 14/16, the label store): fixtures live in tests/pg_fixture.py ----------------
 from pg_fixture import postgres_db, postgres_server, store_url  # noqa: E402,F401
+
+# -- Slurm (issue 14, items 2 and 4): a one-node cluster, tests/slurm_fixture.py ----------------------------
+from slurm_fixture import slurm_cluster  # noqa: E402,F401
