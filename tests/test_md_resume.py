@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,6 +68,17 @@ def test_resumed_run_is_the_uninterrupted_run(tmp_path):
     assert res.mean_temperature_K == pytest.approx(ref.mean_temperature_K, rel=1e-12)
 
 
+def test_killed_before_the_first_interval_resumes_from_step_0(tmp_path):
+    ref = run_md(cu(), EMT(), "nvt", 300.0, 40, tmp_path / "ref", **KW)
+    with pytest.raises(Crash):
+        run_md(cu(), CrashingEMT(5), "nvt", 300.0, 40, tmp_path / "run", **KW)
+    res = run_md(cu(), EMT(), "nvt", 300.0, 40, tmp_path / "run", **KW)
+    assert res.resumed_from_step == 0 and res.steps_done == 40
+    np.testing.assert_allclose(TrajectoryReader(res.trajectory_path).positions(),
+                               TrajectoryReader(ref.trajectory_path).positions(), atol=1e-10, rtol=0)
+    assert read_thermo(res.thermo_path)["step"].tolist() == list(range(0, 41, 3))
+
+
 def test_finished_run_again_reports_it(tmp_path):
     first = run_md(cu(), EMT(), "nvt", 300.0, 50, tmp_path, **KW)
     again = run_md(cu(), EMT(), "nvt", 300.0, 50, tmp_path, **KW)
@@ -123,6 +133,15 @@ def _md_cmd(structure, model, out, steps, temperature="300", extra=()):
             "--out", str(out), "--json", str(out.parent / "r.json"), *extra]
 
 
+def _checkpoint_step(path) -> int:
+    """The step of the checkpoint at ``path`` (written atomically, so a complete file or none); -1 when absent."""
+    try:
+        with np.load(path) as z:
+            return json.loads(str(z["meta"]))["nsteps"]
+    except FileNotFoundError:
+        return -1
+
+
 def test_cli_md_resumes_after_kill_9(tmp_path, nep_fixture_dir):
     model = nep_fixture_dir / "Si_2022_NEP4_5body.txt"
     structure = tmp_path / "si.xyz"
@@ -133,7 +152,7 @@ def test_cli_md_resumes_after_kill_9(tmp_path, nep_fixture_dir):
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = out / "checkpoint.npz"
     t0 = time.time()
-    while not ckpt.exists() and proc.poll() is None and time.time() - t0 < 120:
+    while _checkpoint_step(ckpt) < 100 and proc.poll() is None and time.time() - t0 < 120:
         time.sleep(0.02)
     time.sleep(0.3)  # let it run past the checkpoint, so frames after it are on disk or in flight
     os.kill(proc.pid, signal.SIGKILL)

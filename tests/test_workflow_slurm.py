@@ -4,7 +4,6 @@ job's task is retried once and recorded once, a job that runs out of wall time i
 The cluster (munge, MariaDB, slurmdbd, slurmctld, slurmd) is started by ``tests/slurm_fixture.py``."""
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -88,7 +87,7 @@ def test_verbs_run_as_slurm_jobs(slurm_cluster, nep_fixture_dir, tmp_path):
     assert all(j["State"].split()[0] in ("COMPLETED", "CANCELLED") for j in _parsl_jobs(slurm_cluster))
 
 
-def _shell_task(name: str, script: str, folder: Path) -> Task:
+def _shell_task(name: str, script: str) -> Task:
     return Task(name, subprocess.getoutput, spec={"script": script}, args=(script,))
 
 
@@ -106,7 +105,7 @@ def test_cancelled_job_is_retried_once_and_counted_once(slurm_cluster, tmp_path)
     log = tmp_path / "attempts.log"
     script = f"echo start >> {log}; sleep 20; echo done >> {log}; echo result"
     ledger = Ledger(tmp_path / "tasks")
-    task = _shell_task("cancel-me", script, tmp_path)
+    task = _shell_task("cancel-me", script)
     killed = {}
 
     def cancel_first_attempt():
@@ -139,7 +138,7 @@ def test_job_out_of_wall_time_is_resubmitted(slurm_cluster, tmp_path):
     script = (f"echo start >> {log}; if [ -e {marker} ]; then echo done >> {log}; echo result; "
               f"else touch {marker}; sleep 600; fi")
     with make_executor(_section(walltime="00:01:00", max_blocks=1), run_dir=tmp_path / "runinfo") as ex:
-        outcomes = run_tasks(ex, Ledger(tmp_path / "tasks"), [_shell_task("long", script, tmp_path)])
+        outcomes = run_tasks(ex, Ledger(tmp_path / "tasks"), [_shell_task("long", script)])
     assert outcomes[0].state == "done" and outcomes[0].result == "result"
     assert log.read_text().split() == ["start", "start", "done"]
     assert any(j["State"] == "TIMEOUT" for j in _parsl_jobs(slurm_cluster))

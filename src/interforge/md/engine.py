@@ -233,11 +233,13 @@ class Dynamics:
         self.writer = TrajectoryWriter(self.trajectory_path, atoms.numbers, self.masses, mode=mode,
                                        chunk_frames=s.chunk_frames)
         self.thermo = ThermoWriter(self.thermo_path, deviation=self.dev is not None, mode=mode)
+        self._closed = False
         if state is None:
             self.volume0 = atoms.get_volume()
             if not append or self.writer.n_written == 0:
                 self._record(self.step0, True, True)
-        self._closed = False
+            if s.checkpoint_interval:
+                self.checkpoint()  # a kill before the first interval still leaves a run to resume (from step 0)
 
     # -- state -------------------------------------------------------------------------------------
     def _init_velocities(self, v: np.ndarray) -> None:
