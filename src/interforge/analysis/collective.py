@@ -12,7 +12,8 @@ Estimator and error bar (documented in docs/analysis.md): the run is cut into B 
 equal length. In each block the time-origin-averaged collective MSD and the tracer MSD are fitted
 by ordinary least squares over the same lag window (the same fractions of the block as the tracer fit
 uses of the whole run). D_sigma and D_tracer are the means of the block values and their errors the
-standard errors over blocks (std / √B). The Haven ratio is the ratio of the two block means, with a
+standard errors over blocks (std / √B; for D_sigma the x, y and z parts of the charge displacement are
+taken as uncorrelated and their block variances added, which steadies the estimate from few blocks). The Haven ratio is the ratio of the two block means, with a
 jackknife (leave one block out) error, so D_tracer and D_sigma come from identical windows. The
 collective MSD is a single time series (there is no ion-to-ion average to lean on), so its error bar
 can only come from time: blocks are the simplest honest way and are calibrated by a test.
@@ -85,15 +86,21 @@ def collective_transport(positions: np.ndarray, dt_ps: float, n_blocks: int = 5,
     if length < 8:
         raise InterforgeError(f"{n_t} frames are too few for {n_blocks} blocks of the collective MSD")
     lo, hi = fit_window(length, start_fraction, end_fraction)
-    d_sig, d_tr = np.empty(n_blocks), np.empty(n_blocks)
+    d_tr = np.empty(n_blocks)
+    d_comp = np.empty((n_blocks, 3))  # the x, y, z parts of D_sigma in each block
     for b in range(n_blocks):
         blk = pos[b * length:(b + 1) * length]
         tracer = compute_msd(blk, dt_ps, (lo, hi))
-        coll = compute_msd(blk.sum(axis=1, keepdims=True), dt_ps, (lo, hi))
         d_tr[b] = tracer.slopes[:, 0].mean() / 6.0 * A2_PER_PS_TO_CM2_PER_S
-        d_sig[b] = coll.slopes[0, 0] / (6.0 * n) * A2_PER_PS_TO_CM2_PER_S
+        q = blk.sum(axis=1)  # (T_b, 3) summed displacement
+        split = np.zeros((len(blk), 3, 3))
+        split[:, [0, 1, 2], 0] = q  # one 'atom' per Cartesian component: slopes[c, 0] is component c's slope
+        d_comp[b] = compute_msd(split, dt_ps, (lo, hi)).slopes[:, 0] / (6.0 * n) * A2_PER_PS_TO_CM2_PER_S
+    d_sig = d_comp.sum(axis=1)
     root_b = np.sqrt(n_blocks)
-    ds, ds_err = float(d_sig.mean()), float(d_sig.std(ddof=1) / root_b)
+    # error of the sum from the block scatter of each component (x, y, z parts taken as uncorrelated):
+    # three variance estimates with B - 1 degrees of freedom each are steadier than one of the sum
+    ds, ds_err = float(d_sig.mean()), float(np.sqrt(d_comp.var(axis=0, ddof=1).sum()) / root_b)
     dt_, dt_err = float(d_tr.mean()), float(d_tr.std(ddof=1) / root_b)
     haven = haven_err = None
     if ds > 0:

@@ -286,9 +286,13 @@ def region_transport(name: str, positions: np.ndarray, mask: np.ndarray, thickne
     lags = np.arange(lo, hi_r) * dt_ps
 
     def slopes(s, c):
-        msd = s[lo:hi_r] / c[lo:hi_r, None]
-        return np.array([_ols_slope(lags, msd.sum(axis=1)), _ols_slope(lags, msd[:, 0] + msd[:, 1]),
-                         _ols_slope(lags, msd[:, 2])])
+        ok = c[lo:hi_r] > 0  # a jackknife replicate may lack origins at some lags
+        if ok.sum() < 3:
+            return np.full(3, np.nan)
+        msd = s[lo:hi_r][ok] / c[lo:hi_r][ok, None]
+        t = lags[ok]
+        return np.array([_ols_slope(t, msd.sum(axis=1)), _ols_slope(t, msd[:, 0] + msd[:, 1]),
+                         _ols_slope(t, msd[:, 2])])
 
     full = slopes(sums.sum(axis=0), tot_c)
     g = sums.shape[0]

@@ -1,0 +1,48 @@
+"""The demo's analysis summary on synthetic runs: the Arrhenius fit honours arrhenius_T_min/max and the
+equilibration, interface runs carry per-region transport with flags, and the composite sigma is labelled."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.io import write
+
+from interforge.analysis.diffusion import KB_EV
+from interforge.analysis.synthetic import rocksalt_interface, site_hopping_trajectory, vibrating_trajectory
+from interforge.config import config_from_dict
+from interforge.demo.summaries import analyse_runs
+
+
+def _xyz(path, traj):
+    write(path, [Atoms(numbers=traj.numbers, positions=p, cell=c, pbc=True, info={"time_ps": float(t)})
+                 for p, c, t in zip(traj.positions, traj.cells, traj.times_ps)], format="extxyz")
+    return str(path)
+
+
+def test_analyse_runs_fits_inside_the_range_and_reports_regions(tmp_path):
+    Ea = 0.3
+    runs = []
+    for k, T in enumerate((500.0, 600.0, 700.0, 900.0)):
+        rate = 0.5 * np.exp(-Ea / KB_EV * (1 / T - 1 / 700.0))
+        tr, _ = site_hopping_trajectory(np.random.default_rng(k), 40, 301, 0.1, a=2.0, rate_per_ps=rate, sigma=0.05)
+        runs.append({"name": f"bulk_{T:g}", "kind": "bulk", "phase": "toy", "T": T,
+                     "trajectory_path": _xyz(tmp_path / f"b{k}.xyz", tr)})
+    nums, pos, cell, _ = rocksalt_interface(n_xy=2, n_z_each=4)
+    tr = vibrating_trajectory(nums, pos, cell, 200, 0.1, np.random.default_rng(9), p_hop=0.05, hop=1.5)
+    runs.append({"name": "itf_700", "kind": "interface", "phase": "itf", "T": 700.0,
+                 "trajectory_path": _xyz(tmp_path / "i.xyz", tr)})
+    cfg = config_from_dict({"production": {"equilibration_ps": 5.0},
+                            "analysis": {"hop_dt_ps": 2.0, "hop_average_ps": 0.3, "hop_window_start_ps": 0.0,
+                                         "displacement_t0_ps": 0.0, "cn_window_ps": 5.0, "max_structure_frames": 5,
+                                         "interface_width_A": 4.0}})
+    out = analyse_runs(runs, cfg, tmp_path / "analysis")
+    by_name = {r["name"]: r for r in out["runs"]}
+    assert "outside the Arrhenius range" in by_name["bulk_900"]["skipped"]
+    assert out["arrhenius"]["toy"]["T_K"] == [500.0, 600.0, 700.0]
+    assert out["arrhenius"]["toy"]["Ea_eV"] == pytest.approx(Ea, abs=4 * out["arrhenius"]["toy"]["Ea_err_eV"] + 0.03)
+    r = by_name["bulk_600"]
+    assert r["equilibration_ps"] == 5.0 and r["n_frames"] == 251
+    assert r["haven_ratio"] is not None and r["sigma_collective_mS_cm"] is not None
+    itf = out["interface"][0]
+    regions = itf["transport_by_region"]
+    assert {"interface", "bulk", "interface_O_side", "bulk_Cl_side"} <= set(regions)
+    assert regions["interface"]["n_per_A3"] > 0 and isinstance(regions["bulk_O_side"]["flags"], list)
