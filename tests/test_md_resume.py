@@ -181,3 +181,20 @@ def test_cli_md_resumes_after_kill_9(tmp_path, nep_fixture_dir):
     r = json.loads((tmp_path / "r.json").read_text())
     assert r["resumed_from_step"] == 0 and r["steps_done"] == 300
     assert TrajectoryReader(out / "trajectory.h5").steps().tolist() == list(range(0, 301, 20))
+
+
+def test_production_task_resumes(tmp_path, nep_fixture_dir):
+    """The demo's production MD task (a ledger task, resubmitted after a kill or a job's wall time) continues
+    from its checkpoint instead of starting again."""
+    from interforge.config.md import MdSection
+    from interforge.demo.production_md import run_production
+
+    structure = tmp_path / "si.xyz"
+    write(structure, bulk("Si", "diamond", a=5.43, cubic=True))
+    model = str(nep_fixture_dir / "Si_2022_NEP4_5body.txt")
+    md = MdSection(checkpoint_interval=10)
+    first = run_production(str(structure), model, "nvt", 300.0, 30, 10, md, 3, str(tmp_path / "task"))
+    again = run_production(str(structure), model, "nvt", 300.0, 30, 10, md, 3, str(tmp_path / "task"))
+    assert first["resumed_from_step"] == 0 and again["resumed_from_step"] == 30 and again["steps_done"] == 30
+    assert again["mean_temperature_K"] == first["mean_temperature_K"]
+    assert TrajectoryReader(again["trajectory_path"]).steps().tolist() == [0, 10, 20, 30]
