@@ -85,7 +85,8 @@ def build_sections(folder: Path, cfg) -> tuple[list, list[str], dict]:
         if vpath.is_file():
             val = _read_json(vpath)
             if isinstance(val, dict) and "gates" in val:
-                sections.append(gates_section(val, refused_word="production MD would be refused", passed_word=""))
+                sections.append(gates_section(val, refused_word="production MD would be refused", passed_word="",
+                                             folder=vpath.parent))
                 kinds.append("validation")
                 break
     if learn:

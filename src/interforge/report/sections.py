@@ -59,8 +59,9 @@ def region_rows(regions: dict, run: str | None = None) -> list[dict]:
 
 
 def gates_section(val: dict, forced: list[str] | None = None, refused_word: str = "production MD was refused",
-                  passed_word: str = "; production MD used it") -> Section:
-    """The validation gates (``validation.json``); a model that failed one says so first."""
+                  passed_word: str = "; production MD used it", folder: Path | None = None) -> Section:
+    """The validation gates (``validation.json``); a model that failed one says so first. ``folder``: where
+    to look for the figures when the recorded paths no longer exist (a moved run folder)."""
     forced = forced or []
     if val.get("passed"):
         head = f"The final NEP passed every validation gate against its teacher{passed_word}."
@@ -76,7 +77,7 @@ def gates_section(val: dict, forced: list[str] | None = None, refused_word: str 
              "pressure on frames of independent teacher MD, the NEP's NPT volume against the teacher's estimate at "
              "the same temperature, anion-sublattice order, relaxed phase energies and a Li-hop NEB barrier.",
              f"Run-time dispersion: {'D3(BJ) ' + str(dis) if dis else 'none'}."]
-    figs = [Figure(p, Path(p).stem.replace("_", " ")) for p in val.get("figures", []) if Path(p).is_file()]
+    figs = [f for p in val.get("figures", []) for f in figure_if_file(p, Path(p).stem.replace("_", " "), folder)]
     return Section("Validation gates", paragraphs=notes, tables=[("gates", rows)], figures=figs)
 
 
