@@ -89,3 +89,26 @@ def test_report_of_an_arrhenius_set_without_figures_and_a_learn_workdir(tmp_path
 def test_report_of_an_empty_folder_is_a_one_line_error(tmp_path, capsys):
     assert main(["report", str(tmp_path), "--workdir", str(tmp_path)]) == 2
     assert "nothing to report" in capsys.readouterr().err
+
+
+def test_report_of_a_teacher_calibration_folder(tmp_path):
+    """A calibration folder (calibration*.json and its PNGs) gets its own section with its tables and figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cal = tmp_path / "cal"
+    cal.mkdir()
+    (cal / "calibration.json").write_text(json.dumps({"teacher": "chgnet", "force_mae_eV_A": 0.05,
+                                                      "structures": [{"name": "a", "force_mae_eV_A": 0.04}]}))
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    fig.savefig(cal / "parity.png")
+    j = tmp_path / "rep.json"
+    assert main(["report", str(cal), "--json", str(j), "--workdir", str(tmp_path)]) == 0
+    rep = json.loads(j.read_text())
+    assert rep["kinds"] == ["teacher-calibration"] and rep["n_figures"] == 1
+    html = (cal / "report.html").read_text()
+    assert "Teacher calibration" in html and "force_mae_eV_A" in html
+    assert embedded_pngs(html)[0].startswith(PNG_MAGIC)
