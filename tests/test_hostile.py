@@ -112,6 +112,9 @@ def _write_inputs(w: Path) -> None:
         "db_below_file.toml": "[project]\nworkdir = \".\"\n[data]\ndb = \"afile.txt/labels.db\"\n",
         "workdir_below_file.toml": "[project]\nworkdir = \"afile.txt/work\"\n",
         "nep_teacher.toml": "[teacher]\nname = \"nep\"\n",
+        "huge_search.toml": "[interfaces]\nmax_area = 1e300\n",
+        "huge_spec.toml": ("[[structures.interfaces]]\nsubstrate = \"c-ZrO2\"\nfilm = \"ideal-Li2ZrCl6\"\n"
+                           "max_miller = 50\n"),
     }
     for name, text in configs.items():
         (w / name).write_text(text)
@@ -265,6 +268,9 @@ def _cases() -> list[Case]:
         add(f"{name}-config-db-below-a-file", f"{verb} --config db_below_file.toml", "afile.txt")
         add(f"{name}-config-workdir-below-a-file", f"{verb} --config workdir_below_file.toml", "afile.txt")
     add("seed-config-nep-teacher-without-model", "seed --config nep_teacher.toml", "model_path")
+    add("interfaces-search-config-huge-area", "interfaces search --bulk-cells as-is --config huge_search.toml",
+        "max_area")
+    add("seed-config-huge-interface-search", "seed --config huge_spec.toml", "max_miller")
     add("md-bad-ensemble", MD.replace("nvt", "nve-ish"), "--ensemble")
     add("demo-bad-scale", "demo --scale huge --out demo-out", "--scale")
     add("unknown-verb", "frobnicate", "frobnicate")
@@ -485,6 +491,23 @@ def test_read_only_directory_is_refused_before_work(template, tmp_path, monkeypa
         _check_outcome(case, code, err, before, _snapshot(w))
     finally:
         ro.chmod(0o700)
+
+
+def test_dt_ps_that_contradicts_h5md_times_is_refused(tmp_path, monkeypatch, capsys):
+    """H5MD files carry their frame times: a --dt-ps that disagrees is an error, not an override."""
+    from interforge.trajectory import TrajectoryWriter
+
+    atoms = bulk("LiCl", "rocksalt", a=5.14, cubic=True)
+    w = TrajectoryWriter(tmp_path / "trajectory.h5", atoms.numbers, atoms.get_masses())
+    for k in range(3):
+        w.append(atoms.positions + 0.01 * k, atoms.cell.array, 0.5 * k, 500 * k)
+    w.close()
+    monkeypatch.chdir(tmp_path)
+    before = _snapshot(tmp_path)
+    code = main(["analyze", "trajectory.h5", "--out", "an", "--dt-ps", "1.0", "--no-figures", "--no-cache"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--dt-ps" in err[0] and "0.5 ps apart" in err[0]
+    assert _snapshot(tmp_path).keys() - before.keys() <= {"interforge.log"}
 
 
 def test_output_files_get_the_users_umask(tmp_path):

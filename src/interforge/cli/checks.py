@@ -218,17 +218,31 @@ def _calculator_spec(args) -> None:
         raise InputError(f"--calculator: must look like module:factory, got '{args.calculator}'")
 
 
-#: Largest search the CLI starts: the cost grows steeply with both (Miller <= 2, 200 Å² take about 20 s).
-MAX_MILLER = 4
-MAX_AREA_A2 = 2000.0
+#: Largest search the CLI starts (5x the paper's area): the cost grows steeply with the area (on 2 cores
+#: Miller 2 with 200 Å² takes about 20 s, with 1000 Å² about a minute; 2000 Å² runs for many minutes).
+MAX_MILLER = 3
+MAX_AREA_A2 = 1000.0
 #: Largest gap and vacuum of a built interface, Å (taller cells are not interfaces any more).
 MAX_GAP_A = 50.0
 MAX_VACUUM_A = 1000.0
 
 
+def _search_limits(cfg) -> None:
+    """The project file's searches stay within the CLI's limits too ([interfaces], [[structures.interfaces]])."""
+    C.number("[interfaces] max_miller", cfg.interfaces.max_miller, le=MAX_MILLER)
+    C.number("[interfaces] max_area", cfg.interfaces.max_area, le=MAX_AREA_A2)
+    for k, spec in enumerate(cfg.structures.interfaces):
+        C.number(f"[[structures.interfaces]] {k} max_miller", spec.max_miller, le=MAX_MILLER)
+        C.number(f"[[structures.interfaces]] {k} max_area", spec.max_area, le=MAX_AREA_A2)
+
+
 def interfaces_search(args) -> None:
+    from interforge.cli.common import config_of
+
     _int(args, "max_miller", ge=1, le=MAX_MILLER)
     _opt(args, "max_area", gt=0, le=MAX_AREA_A2)
+    if args.max_miller is None or args.max_area is None:
+        _search_limits(config_of(args))
     _opt(args, "max_strain", gt=0)
     _opt(args, "max_angle_strain", ge=0)
     _scale(args)
@@ -351,14 +365,20 @@ def _project_teacher(args) -> None:
 
 
 def seed(args) -> None:
+    from interforge.cli.common import config_of
+
     _project_store(args)
     _project_teacher(args)
+    _search_limits(config_of(args))
 
 
 def learn(args) -> None:
+    from interforge.cli.common import config_of
+
     _int(args, "max_iterations", ge=1)
     _project_store(args)
     _project_teacher(args)
+    _search_limits(config_of(args))
 
 
 def validate_verb(args) -> None:
