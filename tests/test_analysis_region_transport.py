@@ -145,3 +145,23 @@ def test_region_transport_needs_ions_that_stay():
     mask[::3] = True  # never two frames in a row: no residence segment reaches the fit window
     r = region_transport("x", pos, mask, np.full(n_t, 10.0), np.full(n_t, 100.0), 1.0, (10, 100), 300.0)
     assert r.D_cm2_s is None and any("leave the region" in f for f in r.flags)
+
+
+def test_region_hop_rates_follow_the_regions_frame_by_frame():
+    """A hop counts for the region its ion is in at the pair's earlier frame (hand count)."""
+    from interforge.analysis.profiles import hop_profile
+    from interforge.analysis.regions import region_hop_rates
+
+    t = np.arange(0, 41.0)  # 4 pairs of 10 ps
+    pos = np.zeros((len(t), 2, 3))
+    pos[15:, 0, 0] += 2.0  # ion 0 hops in pair 1 (10-20 ps)
+    pos[35:, 1, 1] += 2.0  # ion 1 hops in pair 3 (30-40 ps)
+    cells = np.broadcast_to(np.eye(3) * 20.0, (len(t), 3, 3))
+    hp = hop_profile(pos, cells, t, np.arange(2), 1.25, 10.0, 0.0, 100.0, 5.0)
+    assert hp.pair_frames == (0, 10, 20, 30)
+    inside = np.zeros((len(t), 2), bool)
+    inside[:20, 0] = True  # ion 0 in the region for pairs 0 and 1
+    inside[30:, 1] = True  # ion 1 in the region for pair 3
+    rates = region_hop_rates(hp, {"r": inside, "none": np.zeros_like(inside)})
+    assert rates["r"] == pytest.approx(2 / 3 / 10.0 * 1000)  # 2 hops over 3 ion-pairs of 10 ps
+    assert rates["none"] is None

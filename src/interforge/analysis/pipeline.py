@@ -24,7 +24,14 @@ from interforge.analysis.profiles import (
     region_labels,
 )
 from interforge.analysis.readers import Trajectory
-from interforge.analysis.regions import InterfaceTrack, RegionTransport, region_masks, region_transport, track_interfaces
+from interforge.analysis.regions import (
+    InterfaceTrack,
+    RegionTransport,
+    region_hop_rates,
+    region_masks,
+    region_transport,
+    track_interfaces,
+)
 from interforge.analysis.structure import CNProfile, RDFResult, cn_profile, rdf
 from interforge.errors import InterforgeError
 
@@ -246,6 +253,9 @@ def analyze(traj: Trajectory, settings=None, species: str | None = None, tempera
     hops = hop_profile(pos, cells, times, idx, s.hop_threshold_A, s.hop_dt_ps, s.hop_window_start_ps,
                        s.hop_window_ps, s.bin_width_A, s.hop_average_ps)
     disp = displacement_classes(pos, cells, times, idx, s.displacement_t0_ps, s.displacement_threshold_A)
+    if regions:
+        for name, rate in region_hop_rates(hops, masks).items():
+            regions[name].hop_rate_per_ion_ns = rate
     timings["profiles"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -52,8 +52,9 @@ class HopProfile:
     positions averaged over ``average_ps`` around each of the two frames (vibration averaged out), binned at
     the earlier frame's z. z_A: (B,) Å; hops: (B,) mean hops per frame pair; ions: (B,) mean ions per bin
     at the earlier frames; probability: hops/ions; displacements_A: all pair displacements (for the
-    histogram), Å; n_pairs: frame pairs used; window_ps: (start, end) actually used; average_ps: the
-    averaging window actually used, ps; rate_per_ion_ns: hops per ion per ns over the window."""
+    histogram; pair by pair, ions in the order of ``idx``), Å; n_pairs: frame pairs used; window_ps: (start,
+    end) actually used; average_ps: the averaging window actually used, ps; rate_per_ion_ns: hops per ion per
+    ns over the window; pair_frames: the earlier frame of every pair."""
 
     z_A: np.ndarray
     hops: np.ndarray
@@ -66,6 +67,7 @@ class HopProfile:
     window_ps: tuple
     average_ps: float = 0.0
     rate_per_ion_ns: float = float("nan")
+    pair_frames: tuple = ()
 
 
 def averaged_positions(positions, idx, frames, half: int) -> np.ndarray:
@@ -125,7 +127,8 @@ def hop_profile(positions, cells, times_ps, idx, threshold_A: float = 1.25, lag_
     rate = (hops.sum() / (len(idx) * len(pairs)) / (lag * dt) * 1000.0) if pairs and len(idx) else float("nan")
     return HopProfile(0.5 * (edges[1:] + edges[:-1]), hops / n, ions / n, prob,
                       np.concatenate(disp_all) if disp_all else np.zeros(0), threshold_A, lag * dt,
-                      len(pairs), (float(start), float(stop)), float(2 * half * dt), float(rate))
+                      len(pairs), (float(start), float(stop)), float(2 * half * dt), float(rate),
+                      tuple(int(f0) for f0, _ in pairs))
 
 
 CLASS_NAMES = ("immobile", "z", "xy", "mixed-z", "mixed-xy")

@@ -211,7 +211,8 @@ class RegionTransport:
     per Å³ of the region's own volume. D_* ± D_*_err: residence-segment Einstein fits, cm²/s (3-D, in-plane
     xy, normal z); fit_start_ps / fit_end_ps: lag window used; sigma_mS_cm ± sigma_err_mS_cm and
     sigma_xy_mS_cm: Nernst–Einstein from D and from D_xy with the region's density (tracer, H_R = 1).
-    flags: why numbers are missing or not comparable (an empty list when all is well).
+    hop_rate_per_ion_ns: hops per ion per ns of the ions in the region at the start of each hop pair (set by
+    :func:`region_hop_rates`). flags: why numbers are missing or not comparable (an empty list when all is well).
     """
 
     region: str
@@ -232,6 +233,7 @@ class RegionTransport:
     sigma_err_mS_cm: float | None = None
     sigma_xy_mS_cm: float | None = None
     sigma_xy_err_mS_cm: float | None = None
+    hop_rate_per_ion_ns: float | None = None
     flags: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -313,4 +315,22 @@ def region_transport(name: str, positions: np.ndarray, mask: np.ndarray, thickne
         out.sigma_err_mS_cm = nernst_einstein_mS_cm(de[0], dens, T_K, charge)
         out.sigma_xy_mS_cm = nernst_einstein_mS_cm(d[1], dens, T_K, charge)
         out.sigma_xy_err_mS_cm = nernst_einstein_mS_cm(de[1], dens, T_K, charge)
+    return out
+
+
+def region_hop_rates(hops, masks: dict) -> dict:
+    """Hops per ion per ns in each region: a hop pair counts for the region its ion is in at the pair's
+    earlier frame (regions per frame, so planes that move are followed). hops: a
+    :class:`~interforge.analysis.profiles.HopProfile`; masks: {region: (T, n) bool} from :func:`region_masks`.
+    Regions without ions at those frames get None."""
+    if not hops.pair_frames:
+        return {k: None for k in masks}
+    frames = np.asarray(hops.pair_frames)
+    disp = np.asarray(hops.displacements_A).reshape(len(frames), -1)
+    hop = disp > hops.threshold_A
+    out = {}
+    for name, m in masks.items():
+        sel = m[frames]
+        n = sel.sum()
+        out[name] = float((hop & sel).sum() / n / hops.lag_ps * 1000.0) if n else None
     return out

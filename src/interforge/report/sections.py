@@ -53,6 +53,7 @@ def region_rows(regions: dict, run: str | None = None) -> list[dict]:
                     "D (cm²/s)": pm(r.get("D_cm2_s"), r.get("D_err_cm2_s")),
                     "D_xy (cm²/s)": pm(r.get("D_xy_cm2_s"), r.get("D_xy_err_cm2_s")),
                     "sigma (mS/cm)": pm(r.get("sigma_mS_cm"), r.get("sigma_err_mS_cm")),
+                    "hops per Li per ns": _num(r.get("hop_rate_per_ion_ns")),
                     "flags": "; ".join(r.get("flags") or []) or "—"})
         rows.append(row)
     return rows
