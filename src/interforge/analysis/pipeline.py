@@ -232,8 +232,9 @@ def analyze(traj: Trajectory, settings=None, species: str | None = None, tempera
             z_ions = smoothed(pos[:, idx, 2], half)
             masks, thick = region_masks(track, z_ions, cells, s.interface_width_A)
             area = np.abs(np.cross(cells[:, 0], cells[:, 1])[:, 2])
+            pos_ions = pos[:, idx]  # one copy for every region
             for name, mask in masks.items():
-                regions[name] = region_transport(name, pos[:, idx], mask, thick[name], area, dt, (lo, hi),
+                regions[name] = region_transport(name, pos_ions, mask, thick[name], area, dt, (lo, hi),
                                                  temperature_K, s.charge, s.region_min_thickness_A)
         timings["regions"] = time.perf_counter() - t
 
