@@ -40,6 +40,20 @@ class LoopResult:
     summary_path: str = ""
 
 
+def _errors(structures: list[Atoms], calc) -> tuple[float | None, float | None, int]:
+    """(force RMSE meV/Å, energy RMSE meV/atom, count) of ``calc`` against the labels of ``structures``."""
+    if not structures:
+        return None, None, 0
+    df, de = [], []
+    for atoms in structures:
+        probe = atoms.copy()
+        probe.calc = calc
+        df.append((probe.get_forces() - atoms.get_forces()).ravel())
+        de.append((probe.get_potential_energy() - atoms.get_potential_energy()) / len(atoms))
+    return (float(np.sqrt(np.mean(np.concatenate(df) ** 2)) * 1000), float(np.sqrt(np.mean(np.square(de))) * 1000),
+            len(structures))
+
+
 def _write_xyz(structures: list[Atoms], path: Path) -> None:
     with atomic_path(path) as tmp:
         write(tmp, structures, format="extxyz")
@@ -129,7 +143,10 @@ class ActiveLearner:
         if not m.done("train"):
             t = Timer()
             train = self.training_set()
-            committee = self._train(train, m.dir / "committee", self.cfg.project.seed + 1000 * index)
+            # Every member sees every label (no bootstrap): member 0 is the production model, and a
+            # resample would leave about a third of the structures (anchors among them) out of it.
+            committee = self._train(train, m.dir / "committee", self.cfg.project.seed + 1000 * index,
+                                    bootstrap=False)
             m.mark("train", t.elapsed, models=committee.nep_paths, n_train=len(train),
                    train_metrics=committee.metrics_path, final=True)
         if not m.done("evaluate"):
@@ -190,31 +207,48 @@ class ActiveLearner:
         return m
 
     # -- steps ---------------------------------------------------------------------------
-    def _train(self, train: list[Atoms], out: Path, seed: int):
+    def _train(self, train: list[Atoms], out: Path, seed: int, bootstrap: bool | None = None):
         from interforge.nep import train_committee
 
         # A new seed per iteration: members are independent draws, not re-runs of the previous committee.
-        settings = self.cfg.nep.model_copy(update={"seed": seed})
+        update = {"seed": seed} if bootstrap is None else {"seed": seed, "bootstrap": bootstrap and self.cfg.nep.bootstrap}
+        settings = self.cfg.nep.model_copy(update=update)
         return train_committee(train, out, settings, executor=self.executor)
 
     def _evaluate_holdout(self, models: list[str]) -> dict:
+        """Committee errors on the seed hold-out labels and on the independent validation frames; the
+        headline ``holdout_*`` keys follow ``[active] holdout``."""
         from interforge.nep import CommitteeCalculator
 
-        holdout = self.holdout_set()
-        if not holdout:
-            return {"holdout_force_rmse_meV_A": None, "holdout_energy_rmse_meV_atom": None, "n_holdout": 0}
         calc = CommitteeCalculator(models)
-        df, de = [], []
-        for atoms in holdout:
-            ref_f = atoms.get_forces()
-            ref_e = atoms.get_potential_energy() / len(atoms)
-            probe = atoms.copy()
-            probe.calc = calc
-            df.append((probe.get_forces() - ref_f).ravel())
-            de.append(probe.get_potential_energy() / len(atoms) - ref_e)
-        return {"holdout_force_rmse_meV_A": float(np.sqrt(np.mean(np.concatenate(df) ** 2)) * 1000),
-                "holdout_energy_rmse_meV_atom": float(np.sqrt(np.mean(np.square(de))) * 1000),
-                "n_holdout": len(holdout)}
+        seed = _errors(self.holdout_set(), calc)
+        out = {"seed_holdout_force_rmse_meV_A": seed[0], "seed_holdout_energy_rmse_meV_atom": seed[1],
+               "n_seed_holdout": seed[2]}
+        if self.cfg.active.holdout == "independent":
+            frames = [a for fr in self.independent_holdout().values() for a in fr]
+            ind = _errors(frames, calc)
+            out.update(independent_holdout_force_rmse_meV_A=ind[0], independent_holdout_energy_rmse_meV_atom=ind[1],
+                       n_independent_holdout=ind[2])
+            head = ind
+        else:
+            head = seed
+        out.update(holdout_force_rmse_meV_A=head[0], holdout_energy_rmse_meV_atom=head[1], n_holdout=head[2],
+                   holdout_kind=self.cfg.active.holdout)
+        return out
+
+    def independent_holdout(self) -> dict[str, list[Atoms]]:
+        """The validation's teacher NVT frames (computed once, cached in ``WORKDIR/validation``)."""
+        if getattr(self, "_independent", None) is None:
+            from interforge.active.project import bulk_cell
+            from interforge.teacher import make_calculator
+            from interforge.validation.runner import holdout_frames
+
+            v = self.cfg.validation
+            names = list(v.phases or self.cfg.production.bulk_phases)
+            phases = {n: bulk_cell(n, self.cfg) for n in names}
+            self._independent = holdout_frames(self.cfg, phases, make_calculator(self.cfg.teacher),
+                                               self.workdir / "validation")
+        return self._independent
 
     def _explore(self, out: Path, models: list[str], seed: int) -> list[dict]:
         from interforge.workflow import make_executor

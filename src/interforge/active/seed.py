@@ -150,4 +150,39 @@ def run_seed(cfg: InterforgeConfig, workdir: str | Path, store: LabelStore, stru
                                       stage="holdout", iteration=0, source="seed pool (hold-out)")
             n_ok, n_failed = n_ok + report.n_labelled, n_failed + report.n_failed
         m.mark("label", t.elapsed, n_labelled=n_ok, n_failed=n_failed)
+
+    if s.anchors and not m.done("anchors"):
+        t = Timer()
+        bulk = {n: p for n, p in paths.items() if n in cfg.structures.phases}
+        n_ok, n_failed = label_anchors(cfg, d, store, bulk, executor)
+        m.mark("anchors", t.elapsed, n_anchors=n_ok, n_anchors_failed=n_failed)
     return SeedResult(m["n_pool"], m["n_selected"], m["n_labelled"], m["n_failed"], m["map_path"], str(sel_path))
+
+
+def label_anchors(cfg: InterforgeConfig, seed_dir: Path, store: LabelStore, paths: dict[str, str],
+                  executor=None) -> tuple[int, int]:
+    """Teacher anchors of each bulk phase (``interforge.active.anchors``), labelled with stage ``anchor``.
+    One workflow task per phase, in the seed's ledger, so a killed run keeps the phases already done."""
+    from interforge.active.anchors import AnchorSettings, run_anchor_task
+    from interforge.teacher import label_structures
+    from interforge.workflow import make_executor
+    from interforge.workflow.ledger import Ledger, Task, run_tasks
+
+    st = AnchorSettings.from_section(cfg.sampling)
+    tasks = [Task(name=f"anchors_{name}", fn=run_anchor_task,
+                  spec={"structure": name, "settings": st.__dict__, "teacher": cfg.teacher.model_dump()},
+                  args=(path, cfg.teacher, st, name), pass_task_dir=True)
+             for name, path in sorted(paths.items())]
+    outcomes = run_tasks(executor or make_executor(None), Ledger(seed_dir / "anchors"), tasks, progress=True)
+    frames: list[Atoms] = []
+    for task, o in zip(tasks, outcomes):
+        if o.state != "done":
+            log.warning("anchors %s failed: %s", task.name, o.error)
+            continue
+        frames += read(o.result["path"], ":")
+    if not frames:
+        return 0, len(tasks)
+    report = label_structures(frames, store, cfg.teacher, executor=executor, stage="anchor", iteration=0,
+                              source="seed anchors")
+    log.info("anchors: %d labelled (%d failed) from %d phases", report.n_labelled, report.n_failed, len(paths))
+    return report.n_labelled, report.n_failed

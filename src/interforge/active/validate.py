@@ -48,12 +48,13 @@ def _relaxed_at_fixed_cell(atoms: Atoms, calc, steps: int, fmax: float = 0.05) -
 
 
 def ev_curve(phase: str, atoms: Atoms, nep, teacher, strains: Sequence[float] = np.linspace(-0.03, 0.04, 7),
-             relax_steps: int = 0) -> EVCurve:
+             relax_steps: int = 0, teacher_energies: Sequence[float] | None = None) -> EVCurve:
     """E(V) of isotropically scaled copies (linear strains, default -3 % to +4 %) with both calculators.
 
     With ``relax_steps`` > 0 the atoms relax at each fixed cell (FIRE, each calculator on its own), as an
     E-V curve must: a curve of unrelaxed, scaled positions puts the minimum at the wrong volume when
-    the internal coordinates are not at their minimum for the calculator."""
+    the internal coordinates are not at their minimum for the calculator. ``teacher_energies`` (eV/atom,
+    one per strain) skips the teacher's side when it was computed before."""
     from ase.eos import EquationOfState
     from ase.units import GPa
 
@@ -62,7 +63,8 @@ def ev_curve(phase: str, atoms: Atoms, nep, teacher, strains: Sequence[float] = 
         a = atoms.copy()
         a.set_cell(a.cell * (1 + s), scale_atoms=True)
         vols.append(a.get_volume() / len(a))
-        e_t.append(_relaxed_at_fixed_cell(a, teacher, relax_steps))
+        e_t.append(float(teacher_energies[len(e_t)]) if teacher_energies is not None
+                   else _relaxed_at_fixed_cell(a, teacher, relax_steps))
         e_n.append(_relaxed_at_fixed_cell(a, nep, relax_steps))
     fits = []
     for e in (e_t, e_n):

@@ -30,4 +30,11 @@ class ActiveSection(Section):
     npt_pressures_bar: list[float] = Field(
         default_factory=lambda: [1e2, 1e3, 1e4], description="NPT exploration pressures, bar (paper: 1e2-1e4 bar).",
     )
+    holdout: Literal["independent", "seed"] = Field(
+        "independent",
+        description="What the per-iteration hold-out error is measured on: 'independent' = the validation's teacher NVT "
+        "frames at the production temperatures (own seeds, no training frame from those runs; shared with "
+        "`interforge validate`); 'seed' = the seed pool's hold-out labels (neighbours of training frames: optimistic). "
+        "Both are reported; this picks the headline `holdout_force_rmse_meV_A`.",
+    )
     holdout_fraction: float = Field(0.1, ge=0, lt=1, description="Fraction of the seed labels frozen as the hold-out set.")

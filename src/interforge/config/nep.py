@@ -35,6 +35,11 @@ class NepSection(Section):
         description="neppo: AdamW learning rate at the start and end of training (cosine decay).",
     )
     weight_decay: float = Field(0.0, ge=0, description="neppo: decoupled AdamW weight decay.")
+    stage_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Loss weight of the structures of a store stage (seed, anchor, active, import...; GPUMD's per-structure "
+        "`weight`); stages not named weigh 1.",
+    )
     test_fraction: float = Field(0.1, ge=0, lt=1, description="Share of the structures held out as the test set (fixed per structure hash).")
     seed: int = Field(42, description="Base seed; member i uses seed + i (initial weights, batches, bootstrap).")
     output_interval: int = Field(100, ge=1, description="Generations between loss.out rows and nep.txt checkpoints.")

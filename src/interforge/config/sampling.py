@@ -30,6 +30,21 @@ class SamplingSection(Section):
         "outer", description="Per-structure SOAP average: outer (mean of per-atom spectra) or inner (spectrum of mean density).",
     )
     tsne_perplexity: float = Field(30.0, gt=0, description="t-SNE perplexity of the 2D map (clamped below (n - 1) / 3).")
+    anchors: bool = Field(
+        True,
+        description="Add the teacher's anchors of every bulk phase to the seed labels: its relaxation path and "
+        "minimum, the minimum under isotropic strain, and Li vacancy hops (docs/validation.md). Not in the paper; "
+        "the phase-order, density and barrier gates need them.",
+    )
+    anchor_relax_steps: int = Field(150, ge=1, description="FIRE steps of the teacher's cell + position relaxation.")
+    anchor_path_frames: int = Field(3, ge=0, description="Frames kept along that relaxation besides the minimum.")
+    anchor_strains: list[float] = Field(
+        default_factory=lambda: [-0.03, -0.015, 0.015, 0.03],
+        description="Linear isotropic strains applied to the teacher's minimum (fractions, each in (-0.2, 0.2)).",
+    )
+    anchor_strain_relax_steps: int = Field(40, ge=0, description="FIRE steps relaxing positions at each strained cell and hop endpoint.")
+    anchor_hops: int = Field(2, ge=0, description="Li vacancy hops per Li-bearing phase (not the barrier gate's vacancy).")
+    anchor_hop_images: int = Field(3, ge=0, description="Interior IDPP images per hop.")
     map_max_points: int = Field(5000, ge=10, description="At most this many pool points in the t-SNE panel (all selected ones kept).")
 
     @model_validator(mode="after")
@@ -37,6 +52,8 @@ class SamplingSection(Section):
         # A reversed or >= 100 % range would silently produce no or inverted cells.
         if self.strain_min > self.strain_max:
             raise ValueError(f"strain_min ({self.strain_min}) is larger than strain_max ({self.strain_max})")
+        if any(not -0.2 < x < 0.2 for x in self.anchor_strains):
+            raise ValueError(f"anchor_strains {self.anchor_strains} must each lie in (-0.2, 0.2)")
         if self.strain_max >= 1.0:
             raise ValueError(f"strain_max ({self.strain_max}) must be a fraction below 1")
         return self

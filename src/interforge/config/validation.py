@@ -21,6 +21,11 @@ class ValidationSection(Section):
     teacher_equilibration_ps: float = Field(0.2, ge=0, description="Start of each teacher run left out, ps.")
     frame_interval_ps: float = Field(0.04, gt=0, description="Spacing of the hold-out frames taken from the teacher runs, ps.")
     npt_ps: float = Field(6.0, gt=0, description="NEP NPT run per phase and temperature for the density and solid gates, ps.")
+    npt_target_atoms: int = Field(
+        160, ge=1,
+        description="NEP NPT runs use the compact supercell of each phase closest to this many atoms (never smaller than "
+        "the cell): in a 20-atom cell the volume fluctuates by ~3 % and the drift between halves is noise.",
+    )
     npt_equilibration_ps: float = Field(1.0, ge=0, description="Start of each NEP NPT run left out of the gates, ps.")
     n_teacher_frames_npt: int = Field(6, ge=1, description="NEP NPT frames per run re-evaluated by the teacher (density gate).")
     seed_offset: int = Field(7919, description="Added to the project seed for the validation runs, so they are independent of training.")

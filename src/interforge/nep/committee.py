@@ -123,7 +123,8 @@ def train_member(index: int, train: Sequence[Atoms], test: Sequence[Atoms], sett
         return MemberResult(**stored)
     backend = get_backend(settings.backend)
     disp = model_dispersion(settings)
-    fit_train, fit_test = fit if fit is not None else (fit_labels(train, disp), fit_labels(test, disp))
+    fit_train, fit_test = fit if fit is not None else (fit_labels(train, disp, settings.stage_weights),
+                                                       fit_labels(test, disp, settings.stage_weights))
     # The same seed draws the same bootstrap indices as for ``train`` (the parity below uses ``train``).
     data = bootstrap(fit_train, seed) if use_bootstrap else list(fit_train)
     res: BackendResult = backend.train(data, fit_test, settings, out_dir, seed, init_model=init_model)
@@ -161,9 +162,26 @@ def model_dispersion(settings: NepSection) -> Dispersion | None:
                       coordination_number_cutoff=settings.d3_cn_cutoff)
 
 
-def fit_labels(structures: Sequence[Atoms], dispersion: Dispersion | None) -> list[Atoms]:
-    """The labels a NEP fits: teacher minus the run-time D3 (the NEP learns the rest; D3 runs with it)."""
-    return list(structures) if dispersion is None else subtract_dispersion(structures, dispersion)
+def fit_labels(structures: Sequence[Atoms], dispersion: Dispersion | None,
+               stage_weights: dict[str, float] | None = None) -> list[Atoms]:
+    """The labels a NEP fits: teacher minus the run-time D3 (the NEP learns the rest; D3 runs with it),
+    each with ``info['weight']`` from its store stage when ``stage_weights`` names it."""
+    out = list(structures) if dispersion is None else subtract_dispersion(structures, dispersion)
+    if not stage_weights:
+        return out
+    return [_weighted(a, stage_weights[a.info.get("stage")]) if a.info.get("stage") in stage_weights else a
+            for a in out]
+
+
+def _weighted(atoms: Atoms, weight: float) -> Atoms:
+    """A copy of labelled ``atoms`` with GPUMD's per-structure loss weight (the caller's Atoms untouched)."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    b = atoms.copy()
+    b.calc = SinglePointCalculator(b, **{k: np.copy(v) if isinstance(v, np.ndarray) else v
+                                         for k, v in atoms.calc.results.items()})
+    b.info["weight"] = float(weight)
+    return b
 
 
 def _zero_force_baseline(structures: Sequence[Atoms]) -> float:
@@ -202,7 +220,7 @@ def train_committee(structures_or_store, out_dir: str | os.PathLike, settings: N
     # Bootstrap only makes sense with more than one member; a single model uses all data.
     use_bootstrap = settings.bootstrap and m > 1
     disp = model_dispersion(settings)
-    fit = (fit_labels(train, disp), fit_labels(test, disp))  # once for all members
+    fit = (fit_labels(train, disp, settings.stage_weights), fit_labels(test, disp, settings.stage_weights))
     args = [(i, train, test, settings, out_dir / f"member_{i}", settings.seed + i, inits[i], use_bootstrap, fit)
             for i in range(m)]
     t0 = time.perf_counter()

@@ -100,6 +100,7 @@ class Validator:
         from interforge.nep import NEPCalculator
 
         self.model_path = str(Path(model_path).resolve())
+        self.model_key = _model_key(self.model_path)
         self.cfg = cfg
         self.v = cfg.validation
         self.phases = phases
@@ -118,27 +119,27 @@ class Validator:
     # -- independent teacher frames ------------------------------------------------------------
     def teacher_frames(self, phase: str, T: float, k: int) -> list[Atoms]:
         """Hold-out frames of a teacher NVT run at ``T`` (cached as extxyz with teacher labels)."""
-        from interforge.md import run_md
+        return teacher_frames(self.cfg, self.phases[phase], phase, T, k, self.teacher, self.out)
 
-        path = self.out / "teacher_frames" / f"{phase}_{T:g}K.xyz"
-        if path.is_file():
-            return read(path, ":")
-        dt = self.cfg.md.timestep_fs
-        steps = int(round(self.v.teacher_md_ps * 1000 / dt))
-        every = max(1, int(round(self.v.frame_interval_ps * 1000 / dt)))
-        run_dir = self.out / "teacher_md" / f"{phase}_{T:g}K"
-        res = run_md(self.phases[phase].copy(), self.teacher, "nvt", T, steps, run_dir, timestep_fs=dt,
-                     dump_interval=every, thermo_interval=every, seed=self.seed + k,
-                     thermostat_tau_fs=self.cfg.md.thermostat_tau_fs)
-        from interforge.trajectory import TrajectoryReader
+    def cached(self, what: str, atoms: Atoms, compute):
+        """A teacher-only result (relaxed energies, NEB barrier, E–V energies) from ``OUT/teacher_cache.json``,
+        computed by ``compute()`` when absent (a ``None`` result is not stored). The key holds the
+        teacher's settings, the structure and the relaxation length, so a later model validated in the
+        same folder reuses the teacher's side and any change recomputes it."""
+        from interforge.data import settings_hash
 
-        rd = TrajectoryReader(res.trajectory_path)
-        t0 = self.v.teacher_equilibration_ps
-        frames = [_label(rd.atoms(i), self.teacher) for i, t in enumerate(rd.times()) if t >= t0 - 1e-9 and i > 0]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            write(tmp, frames, format="extxyz")
-        return read(path, ":")
+        key = what + ":" + settings_hash({"teacher": self.cfg.teacher.model_dump(), "steps": self.v.relax_steps,
+                                          "cell": np.round(atoms.cell[:], 6).tolist(), "symbols": atoms.get_chemical_symbols(),
+                                          "positions": np.round(atoms.positions, 6).tolist()})
+        path = self.out / "teacher_cache.json"
+        cache = json.loads(path.read_text()) if path.is_file() else {}
+        if key in cache:
+            return cache[key]
+        value = compute()
+        if value is not None:
+            cache[key] = value
+            atomic_write_json(path, cache)
+        return value
 
     def independent(self) -> tuple[bool, str]:
         """Whether the gate temperatures differ from every temperature the training data came from."""
@@ -156,14 +157,19 @@ class Validator:
         from interforge.md.guards import Guards
         from interforge.trajectory import TrajectoryReader
 
-        run_dir = self.out / "nep_npt" / f"{phase}_{T:g}K"
+        # Keyed by the model's content (and its D3 sidecar): another model validated in the same folder
+        # must not inherit these runs.
+        run_dir = self.out / "nep_npt" / self.model_key / f"{phase}_{T:g}K"
         done = run_dir / "result.json"
         if done.is_file():
             return json.loads(done.read_text())
         md = self.cfg.md
         steps = int(round(self.v.npt_ps * 1000 / md.timestep_fs))
         every = max(1, steps // 100)
-        res = run_md(self.phases[phase].copy(), self.nep, "npt", T, steps, run_dir, pressure_bar=md.pressure_bar,
+        from interforge.demo.production_md import supercell_for
+
+        cell = supercell_for(self.phases[phase], max(self.v.npt_target_atoms, len(self.phases[phase])))
+        res = run_md(cell, self.nep, "npt", T, steps, run_dir, pressure_bar=md.pressure_bar,
                      timestep_fs=md.timestep_fs, dump_interval=every, thermo_interval=every, seed=self.seed + 100 + k,
                      thermostat_tau_fs=md.thermostat_tau_fs, barostat_tau_fs=md.barostat_tau_fs,
                      bulk_modulus_GPa=md.bulk_modulus_GPa, momentum_removal_interval=md.momentum_removal_interval,
@@ -171,7 +177,7 @@ class Validator:
         rd = TrajectoryReader(res.trajectory_path)
         times = rd.times()
         keep = np.where(times >= times[0] + self.v.npt_equilibration_ps - 1e-9)[0]
-        row = {"completed": res.stopped_by is None, "stopped_by": res.stopped_by, "n_atoms": len(self.phases[phase]),
+        row = {"completed": res.stopped_by is None, "stopped_by": res.stopped_by, "n_atoms": len(cell),
                "trajectory": res.trajectory_path}
         if len(keep) < 4:
             row.update(deviation=float("nan"), volume_drift=float("nan"), lindemann=float("nan"))
@@ -195,7 +201,7 @@ class Validator:
         v_nep = float(vols.mean())
         # Teacher volume at this temperature, to first order: V_t = V_nep (1 + dP / B).
         v_teacher = v_nep * (1.0 + dP / bulk_modulus_GPa)
-        n = len(self.phases[phase])
+        n = len(cell)
         row.update(volume_A3_atom=v_nep / n, teacher_volume_A3_atom=v_teacher / n, deviation=v_nep / v_teacher - 1.0,
                    volume_drift=order.volume_drift, lindemann=order.lindemann, teacher_minus_nep_GPa=dP,
                    bulk_modulus_GPa=bulk_modulus_GPa, initial_volume_A3_atom=self.phases[phase].get_volume() / n,
@@ -233,8 +239,12 @@ class Validator:
         gates.append(G.pressure_gate(p_n, p_t, v.pressure_max_GPa))
         figures.append(str(_parity_figure(f_t, f_n, self.out / "forces_holdout.png")))
         # 2. E-V with relaxed internal coordinates (teacher and NEP): the bulk modulus and the figure.
-        curves = [ev_curve(name, self.phases[name], self.nep, self.teacher, relax_steps=v.relax_steps)
-                  for name in self.md_phases]
+        curves = []
+        for name in self.md_phases:
+            c = ev_curve(name, self.phases[name], self.nep, self.teacher, relax_steps=v.relax_steps,
+                         teacher_energies=self.cached(f"ev:{name}", self.phases[name], lambda: None))
+            self.cached(f"ev:{name}", self.phases[name], lambda c=c: list(c.e_teacher))
+            curves.append(c)
         from interforge.report.learning import plot_ev_curves
 
         figures.append(str(plot_ev_curves(curves, self.out / "ev_curves.png")))
@@ -261,7 +271,8 @@ class Validator:
             e = {"nep": {}, "teacher": {}}
             for n in poly:
                 e["nep"][n] = relaxed_energy_per_atom(self.phases[n], self.nep, steps=v.relax_steps)
-                e["teacher"][n] = relaxed_energy_per_atom(self.phases[n], self.teacher, steps=v.relax_steps)
+                e["teacher"][n] = self.cached(f"relaxed:{n}", self.phases[n], lambda n=n: relaxed_energy_per_atom(
+                    self.phases[n], self.teacher, steps=v.relax_steps))
             rel = {m: {n: (x - min(vals[o] for o in groups[formula[n]])) * 1000 for n, x in vals.items()}
                    for m, vals in e.items()}
             gates.append(G.phase_order_gate(rel["nep"], rel["teacher"], v.phase_order_tol_meV_atom))
@@ -270,7 +281,8 @@ class Validator:
         for name in [p for p in self.md_phases if "Li" in self.phases[p].get_chemical_symbols()][: v.neb_phases]:
             ini, fin, _ = li_hop_endpoints(self.phases[name])
             b_n, _ = neb_barrier(ini, fin, lambda: NEPCalculator(self.model_path), 3, steps=v.relax_steps)
-            b_t, _ = neb_barrier(ini, fin, lambda: self.teacher, 3, steps=v.relax_steps)
+            b_t = self.cached(f"neb:{name}", ini, lambda ini=ini, fin=fin: neb_barrier(
+                ini, fin, lambda: self.teacher, 3, steps=v.relax_steps)[0])
             neb[name] = (b_n, b_t)
         if neb:
             gates.append(G.barrier_gate(neb, v.barrier_tol_eV))
@@ -282,6 +294,56 @@ class Validator:
         for g in gates:
             log.info("gate %-12s %s  value %s  threshold %s", g.name, "PASS" if g.passed else "FAIL", g.value, g.threshold)
         return rec
+
+
+def teacher_frames(cfg: InterforgeConfig, atoms: Atoms, phase: str, T: float, k: int, teacher,
+                   out_dir: str | os.PathLike) -> list[Atoms]:
+    """Hold-out frames of a teacher NVT run of ``atoms`` at ``T`` K with the validation's seed ``+ k``,
+    cached in ``out_dir/teacher_frames`` as extxyz with the teacher's labels."""
+    from interforge.md import run_md
+    from interforge.trajectory import TrajectoryReader
+
+    v, out = cfg.validation, Path(out_dir)
+    path = out / "teacher_frames" / f"{phase}_{T:g}K.xyz"
+    if path.is_file():
+        return read(path, ":")
+    dt = cfg.md.timestep_fs
+    steps = int(round(v.teacher_md_ps * 1000 / dt))
+    every = max(1, int(round(v.frame_interval_ps * 1000 / dt)))
+    run_dir = out / "teacher_md" / f"{phase}_{T:g}K"
+    res = run_md(atoms.copy(), teacher, "nvt", T, steps, run_dir, timestep_fs=dt, dump_interval=every,
+                 thermo_interval=every, seed=cfg.project.seed + v.seed_offset + k,
+                 thermostat_tau_fs=cfg.md.thermostat_tau_fs)
+    rd = TrajectoryReader(res.trajectory_path)
+    t0 = v.teacher_equilibration_ps
+    frames = [_label(rd.atoms(i), teacher) for i, t in enumerate(rd.times()) if t >= t0 - 1e-9 and i > 0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        write(tmp, frames, format="extxyz")
+    return read(path, ":")
+
+
+def holdout_frames(cfg: InterforgeConfig, phases: dict[str, Atoms], teacher, out_dir: str | os.PathLike
+                   ) -> dict[str, list[Atoms]]:
+    """Every independent hold-out set of the validation ("phase@TK" → labelled frames), in the
+    Validator's order and with its seeds, so the learning loop and ``validate`` share one cache."""
+    temps = list(cfg.validation.temperatures_K or cfg.production.bulk_temperatures_K)
+    names = list(cfg.validation.phases or cfg.production.bulk_phases)
+    out, k = {}, 0
+    for phase in names:
+        for T in temps:
+            out[f"{phase}@{T:g}K"] = teacher_frames(cfg, phases[phase], phase, T, k, teacher, out_dir)
+            k += 1
+    return out
+
+
+def _model_key(model_path: str) -> str:
+    """Short content hash of a model file and its dispersion sidecar."""
+    import hashlib
+
+    h = hashlib.sha256(Path(model_path).read_bytes())
+    h.update(json.dumps(_dispersion_of(model_path), sort_keys=True).encode())
+    return h.hexdigest()[:12]
 
 
 def _dispersion_of(model_path: str) -> dict | None:
