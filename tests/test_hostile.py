@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk
+from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 from interforge.cli.main import main
@@ -118,6 +119,22 @@ def _write_inputs(w: Path) -> None:
     }
     for name, text in configs.items():
         (w / name).write_text(text)
+    labelled = _si()
+    labelled.positions[2] = [np.nan, 0.0, 0.0]
+    labelled.calc = SinglePointCalculator(labelled, energy=-40.0, forces=np.zeros((len(labelled), 3)))
+    write(w / "nan_labelled.xyz", labelled, format="extxyz")
+    (w / "POSCAR").write_text("Si\n1.0\n5 0 0\n0 5 0\n0 0 5\nSi\n1000000000\nDirect\n0 0 0\n0.5 0.5 0.5\n")
+    (w / "XDATCAR").write_text("Li\n1.0\n5 0 0\n0 5 0\n0 0 5\nLi\n1000000000\nDirect configuration= 1\n0 0 0\n")
+    (w / "huge.dump").write_text("ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n1000000000\nITEM: BOX BOUNDS pp pp pp\n"
+                                 "0 5\n0 5\n0 5\nITEM: ATOMS id type x y z\n1 1 0 0 0\n")
+    (w / "zero.xyz").write_text("0\n\n")
+    (w / "negative.xyz").write_text("-5\n\nSi 0 0 0\n")
+    (w / "nan_cell.xyz").write_text('1\nLattice="nan 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3 pbc="T T T"\n'
+                                    "Si 0 0 0\n")
+    result = {"species": "Li", "temperature_K": 600.0, "conductivity": {"n_per_A3": 0.01},
+              "diffusion": {"Li": {"D_cm2_s": 1e-6, "D_err_cm2_s": 1e-7}}}
+    (w / "r600.json").write_text(json.dumps(result))
+    (w / "r600_again.json").write_text(json.dumps(result))
     (w / "afile.txt").write_text("a regular file; nothing can be created below it\n")
     (w / "adir").mkdir()
 
@@ -155,6 +172,10 @@ BAD_STRUCTURES = {  # file -> what the error names
     "singular.xyz": "singular",
     "overlap.xyz": "apart",
     "adir": "directory",
+    "POSCAR": "1000000000",
+    "zero.xyz": "no atoms",
+    "negative.xyz": "-5 atoms",
+    "nan_cell.xyz": "NaN",
 }
 
 MD = "md si.xyz --model nep.txt --ensemble nvt --temperature 300 --steps 10 --out mdout"
@@ -271,6 +292,15 @@ def _cases() -> list[Case]:
     add("interfaces-search-config-huge-area", "interfaces search --bulk-cells as-is --config huge_search.toml",
         "max_area")
     add("seed-config-huge-interface-search", "seed --config huge_spec.toml", "max_miller")
+    add("data-import-nan-positions", "data import nan_labelled.xyz --db labels.db", "NaN")
+    add("arrhenius-one-temperature", "arrhenius r600.json r600_again.json", "two different temperatures")
+    add("interfaces-search-relax-calculator-fails",
+        "interfaces search --substrate c-ZrO2 --film c-ZrO2 --bulk-cells relax --calculator "
+        "ase.calculators.emt:EMT --out x", "EMT")
+    for opt in ("--json", "--workdir", "--config"):
+        add(f"bulk-list{opt}-empty", f"bulk list {opt} ''", opt)
+    add("md--out-empty", MD.replace("--out mdout", "--out ''"), "--out")
+    add("bulk-list--json-name-too-long", "bulk list --json " + "x" * 300 + ".json", "longer than")
     add("md-bad-ensemble", MD.replace("nvt", "nve-ish"), "--ensemble")
     add("demo-bad-scale", "demo --scale huge --out demo-out", "--scale")
     add("unknown-verb", "frobnicate", "frobnicate")
@@ -299,7 +329,8 @@ def _cases() -> list[Case]:
         add(f"arrhenius-{f.split('.')[0]}", f"arrhenius {f} {f}", needle)
     for f, needle in [("missing.xyz", "missing.xyz"), ("empty.xyz", "empty"), ("binary.xyz", "binary"),
                       ("truncated.xyz", "truncated"), ("huge.xyz", "1000000000"), ("notxyz.xyz", "notxyz.xyz"),
-                      ("traj_nan.xyz", "NaN"), ("binary.h5", "binary.h5"), ("adir", "directory")]:
+                      ("traj_nan.xyz", "NaN"), ("binary.h5", "binary.h5"), ("adir", "directory"),
+                      ("XDATCAR", "1000000000"), ("huge.dump", "1000000000")]:
         add(f"analyze-trajectory-{f.replace('.', '-')}", ANALYZE.replace("traj.xyz", f), needle)
     for f, needle in [("missing.xyz", "missing.xyz"), ("empty.xyz", "empty"), ("binary.xyz", "binary"),
                       ("huge.xyz", "1000000000")]:

@@ -156,7 +156,6 @@ def input_file(name: str, path: str | os.PathLike, *, text: bool | None = None, 
 
 
 def _xyz_frames(name: str, p: Path, limit: int) -> None:
-    size = p.stat().st_size
     with open(p, "rb") as fh:
         line_no = 0
         while True:
@@ -172,12 +171,7 @@ def _xyz_frames(name: str, p: Path, limit: int) -> None:
             except ValueError:
                 raise InputError(f"{name}: {p} line {line_no}: expected an atom count, got "
                                  f"'{header.strip()[:40].decode('utf-8', 'replace')}'") from None
-            if n < 0 or n > limit:
-                raise InputError(f"{name}: {p} line {line_no} declares {n} atoms; the limit is {limit} "
-                                 "(INTERFORGE_MAX_ATOMS sets it)")
-            if n * 6 > size:  # an atom line holds at least "X 0 0 0"
-                raise InputError(f"{name}: {p} is truncated: line {line_no} declares {n} atoms but the file "
-                                 f"holds only {size} bytes")
+            _declared(name, p, n, f"line {line_no}", limit)  # an atom line holds at least "X 0 0 0"
             for k in range(n + 1):
                 if not fh.readline():
                     raise InputError(f"{name}: {p} is truncated: the frame at line {line_no} declares {n} atoms "
@@ -185,12 +179,50 @@ def _xyz_frames(name: str, p: Path, limit: int) -> None:
             line_no += n + 1
 
 
+def _declared(name: str, p: Path, n: int, where: str, limit: int) -> None:
+    if n < 0 or n > limit:
+        raise InputError(f"{name}: {p} {where} declares {n} atoms; the limit is {limit} (INTERFORGE_MAX_ATOMS sets it)")
+    if n * 6 > p.stat().st_size:
+        raise InputError(f"{name}: {p} is truncated: {where} declares {n} atoms but the file holds only "
+                         f"{p.stat().st_size} bytes")
+
+
+def _vasp_counts(name: str, p: Path, limit: int) -> None:
+    """POSCAR/CONTCAR/XDATCAR: the atom counts (line 6, or 7 after a line of symbols) within the limit."""
+    with open(p, "rb") as fh:
+        lines = [fh.readline(4096) for _ in range(7)]
+    for k in (5, 6):
+        words = lines[k].split()
+        if words and all(w.isdigit() or (w[:1] == b"-" and w[1:].isdigit()) for w in words):
+            _declared(name, p, sum(int(w) for w in words), f"line {k + 1}", limit)
+            return
+
+
+def _lammps_counts(name: str, p: Path, limit: int) -> None:
+    """LAMMPS dump: the first ``ITEM: NUMBER OF ATOMS`` within the limit."""
+    with open(p, "rb") as fh:
+        for k, line in enumerate(fh):
+            if k > 20:
+                return
+            if line.startswith(b"ITEM: NUMBER OF ATOMS"):
+                words = fh.readline(256).split()
+                if words and words[0].lstrip(b"-").isdigit():
+                    _declared(name, p, int(words[0]), f"line {k + 2}", limit)
+                return
+
+
 def structure_file(name: str, path: str | os.PathLike) -> Path:
-    """An input structure file: :func:`input_file`, and for XYZ files every frame header declares a sane atom
-    count that the file really holds (a header claiming 10^9 atoms is refused at once, not read)."""
+    """An input structure or trajectory file: :func:`input_file`, and where the format declares atom counts
+    (XYZ frame headers, POSCAR/CONTCAR/XDATCAR count lines, LAMMPS dumps) they must be sane and held by the
+    file (a header claiming 10^9 atoms is refused at once, not read)."""
     p = input_file(name, path)
-    if p.suffix.lower() in (".xyz", ".extxyz"):
+    suffix, upper = p.suffix.lower(), p.name.upper()
+    if suffix in (".xyz", ".extxyz"):
         _xyz_frames(name, p, max_atoms())
+    elif suffix in (".vasp", ".poscar") or upper.startswith(("POSCAR", "CONTCAR")) or "XDATCAR" in upper:
+        _vasp_counts(name, p, max_atoms())
+    elif "DUMP" in upper or "LAMMPSTRJ" in upper:
+        _lammps_counts(name, p, max_atoms())
     return p
 
 
@@ -275,10 +307,26 @@ def _writable_dir(name: str, target: Path, folder: Path) -> None:
         raise InputError(f"{name}: cannot write {target}: {folder} is not writable")
 
 
+def _path_text(name: str, path: str | os.PathLike) -> Path:
+    """A non-empty path whose every component fits the file system's name limit."""
+    text = os.fspath(path)
+    if not str(text).strip():
+        raise InputError(f"{name}: an empty path")
+    p = Path(text).expanduser()
+    try:
+        limit = os.pathconf(_first_existing(p.parent if p.parent != p else p), "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    for part in p.parts:
+        if len(os.fsencode(part)) > limit:
+            raise InputError(f"{name}: the name '{part[:40]}...' is longer than {limit} bytes")
+    return p
+
+
 def output_file(name: str, path: str | os.PathLike) -> Path:
     """``path`` can be written (created or replaced, with missing parent folders made): it is not a directory
     and its nearest existing ancestor is a writable directory."""
-    p = Path(path).expanduser()
+    p = _path_text(name, path)
     if p.is_dir():
         raise InputError(f"{name}: {p} is a directory, expected a file path")
     if p.exists():
@@ -291,7 +339,7 @@ def output_file(name: str, path: str | os.PathLike) -> Path:
 
 def output_dir(name: str, path: str | os.PathLike) -> Path:
     """``path`` is, or can be made, a writable directory."""
-    p = Path(path).expanduser()
+    p = _path_text(name, path)
     if p.exists():
         if not p.is_dir():
             raise InputError(f"{name}: {p} exists and is not a directory")

@@ -144,6 +144,10 @@ def common(args: argparse.Namespace, workdir: Path) -> None:
     bad = C.nonfinite_values(args)
     if bad:
         raise InputError(f"{C.option_name(bad[0])}: must be a finite number, got {getattr(args, bad[0])}")
+    for dest in ("json", "output", "figure", "out", "write_dir", "workdir", "config", "db"):
+        if getattr(args, dest, None) == "" or (isinstance(getattr(args, dest, None), str)
+                                               and not getattr(args, dest).strip()):
+            raise InputError(f"{C.option_name(dest)}: an empty path")
     for dest, flag in OUTPUT_FILES.items():
         if getattr(args, dest, None):
             C.output_file(flag, getattr(args, dest))
@@ -303,8 +307,17 @@ def interfaces_build(args) -> None:
 
 
 def data_import(args) -> None:
+    from ase.io import iread
+
     for f in args.files:
-        C.structure_file("files", f)
+        p = C.structure_file("files", f)
+        try:  # labelled frames may sit close together (training data), but must be finite and periodic-sane
+            for k, atoms in enumerate(iread(str(p), index=":")):
+                C.structure(f"{p} frame {k}", atoms, check_contacts=False)
+        except InputError:
+            raise
+        except Exception:  # noqa: BLE001 - the store's reader reports unreadable files itself
+            pass
     if args.db:
         C.store_path("--db", args.db)
     else:
@@ -470,12 +483,10 @@ def analyze(args) -> None:
     import numpy as np
 
     p = Path(args.trajectory)
-    if p.suffix.lower() in (".xyz", ".extxyz"):
-        C.structure_file("trajectory", p)
-    elif p.suffix.lower() in (".db", ".sqlite"):
+    if p.suffix.lower() in (".db", ".sqlite"):
         ase_database("trajectory", p)  # ASE would add its tables to any other SQLite file
     else:
-        C.input_file("trajectory", p)
+        C.structure_file("trajectory", p)
     _opt(args, "dt_ps", "--dt-ps", gt=0)
     _opt(args, "temperature_K", "--temperature-K", gt=0)
     for sp in args.species or []:
@@ -512,6 +523,7 @@ def arrhenius(args) -> None:
     import json
 
     _opt(args, "T_K", "--T-K", gt=0)
+    temps = []
     for r in args.results:
         p = C.input_file("results", r, text=True)
         try:
@@ -520,6 +532,11 @@ def arrhenius(args) -> None:
             raise InputError(f"results: {p} is not JSON ({err})") from None
         if not isinstance(data, dict):
             raise InputError(f"results: {p} is not a results file of `interforge analyze` (a JSON object)")
+        temps.append(data.get("temperature_K"))
+    known = {float(t) for t in temps if isinstance(t, (int, float)) and not isinstance(t, bool)}
+    if len(args.results) > 1 and len(known) == 1:
+        raise InputError(f"results: all {len(args.results)} results are at {known.pop():g} K; an Arrhenius fit needs "
+                         "at least two different temperatures")
 
 
 def report(args) -> None:

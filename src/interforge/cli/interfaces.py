@@ -39,7 +39,13 @@ def _bulks(args, sec, names):
     cache = workdir_of(args) / "cache" / "bulk-relax"
     out = {}
     for name in names:
-        b = prepare_bulk(name, mode, scale, calc, cache, fmax=sec.relax_fmax, steps=sec.relax_steps, identity=ident)
+        try:
+            b = prepare_bulk(name, mode, scale, calc, cache, fmax=sec.relax_fmax, steps=sec.relax_steps,
+                             identity=ident)
+        except InterforgeError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a calculator that cannot handle the phase is a bad choice
+            raise InterforgeError(f"relaxing {name} with {ident} failed: {type(err).__name__}: {err}") from None
         out[name] = b
     return out
 
@@ -147,12 +153,17 @@ def run_rank(args):
     bulks = _bulks(args, sec, names)
     calc, _ = _calculator(args)
     out = Path(args.out) if args.out else workdir_of(args) / "interfaces"
-    rows = rank_candidates(cands, bulks, calc, keep=_pick(args.keep, sec.keep_lowest), fmax=sec.relax_fmax,
-                           steps=_pick(args.steps, sec.relax_steps), out_dir=out / "ranked",
-                           registration_grid=_pick(args.registration_grid, sec.registration_grid),
-                           substrate_thickness=sec.candidate_substrate_thickness,
-                           film_thickness=sec.candidate_film_thickness, gap=sec.gap,
-                           strain_partition=sec.strain_partition, min_contact=sec.min_contact)
+    try:
+        rows = rank_candidates(cands, bulks, calc, keep=_pick(args.keep, sec.keep_lowest), fmax=sec.relax_fmax,
+                               steps=_pick(args.steps, sec.relax_steps), out_dir=out / "ranked",
+                               registration_grid=_pick(args.registration_grid, sec.registration_grid),
+                               substrate_thickness=sec.candidate_substrate_thickness,
+                               film_thickness=sec.candidate_film_thickness, gap=sec.gap,
+                               strain_partition=sec.strain_partition, min_contact=sec.min_contact)
+    except InterforgeError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a calculator that cannot handle the cells is a bad choice
+        raise InterforgeError(f"ranking with the calculator failed: {type(err).__name__}: {err}") from None
     write_candidates(cands, out, stem="ranked_candidates")
     atomic_write_json(out / "ranking.json", [r.to_dict() for r in rows])
     plot_candidates(cands, out / "ranked_candidates.png")

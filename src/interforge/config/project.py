@@ -10,4 +10,4 @@ class ProjectSection(Section):
 
     name: str = Field("interforge-project", description="Label written into reports and provenance.")
     workdir: str = Field("work", description="Working directory (relative to the TOML file) for all outputs and logs.")
-    seed: int = Field(2026, description="Master random seed; every stochastic step derives its seed from it.")
+    seed: int = Field(2026, ge=0, description="Master random seed (>= 0); every stochastic step derives its seed from it.")
