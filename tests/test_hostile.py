@@ -300,6 +300,10 @@ def _cases() -> list[Case]:
     for opt in ("--json", "--workdir", "--config"):
         add(f"bulk-list{opt}-empty", f"bulk list {opt} ''", opt)
     add("md--out-empty", MD.replace("--out mdout", "--out ''"), "--out")
+    add("md--json-is-the-structure", MD + " --json si.xyz", "input of this command")
+    add("analyze--json-is-the-trajectory", ANALYZE + " --json traj.xyz", "input of this command")
+    add("label--json-is-the-input", LABEL.format("si.xyz") + " --json si.xyz", "input of this command")
+    add("init-over-its-config", "init empty.toml --force --config empty.toml", "input of this command")
     add("bulk-list--json-name-too-long", "bulk list --json " + "x" * 300 + ".json", "longer than")
     add("md-bad-ensemble", MD.replace("nvt", "nve-ish"), "--ensemble")
     add("demo-bad-scale", "demo --scale huge --out demo-out", "--scale")

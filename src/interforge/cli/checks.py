@@ -158,6 +158,30 @@ def common(args: argparse.Namespace, workdir: Path) -> None:
             else:
                 C.output_dir(flag, getattr(args, dest))
     C.output_dir("--workdir" if getattr(args, "workdir", None) else "working directory", workdir)
+    _outputs_are_not_inputs(args)
+
+
+#: Options that name input files of a verb.
+INPUT_OPTIONS = ("structure", "trajectory", "input", "files", "results", "candidates", "model", "init", "config")
+
+
+def _outputs_are_not_inputs(args) -> None:
+    """An output file never replaces one of the command's own input files (`md x.xyz --json x.xyz`)."""
+    inputs = set()
+    for dest in INPUT_OPTIONS:
+        value = getattr(args, dest, None)
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str) and v and Path(v).is_file():
+                inputs.add(Path(v).resolve())
+    outs = dict(OUTPUT_FILES)
+    if args.verb in OUT_IS_A_FILE:
+        outs["out"] = "--out"
+    if args.verb == "init":
+        outs["path"] = "path"
+    for dest, flag in outs.items():
+        value = getattr(args, dest, None)
+        if value and Path(value).resolve() in inputs:
+            raise InputError(f"{flag}: {value} is an input of this command; it would be overwritten")
 
 
 # -- per verb ---------------------------------------------------------------------------------------------
