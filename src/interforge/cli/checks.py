@@ -454,14 +454,12 @@ def md(args) -> None:
         except Exception as err:  # noqa: BLE001 - its own one-line message
             raise InputError(f"--gpumd-version: {err}") from None
     atoms = read_structure(args.structure, name="structure")
-    limit = config_of(args).md.min_distance_A
-    if limit:
-        from interforge.md.guards import min_distance
+    from interforge.md.guards import Guards, check_start
 
-        d = min_distance(atoms, limit)
-        if d < limit:  # the guard would stop the run at once: refuse it before any dynamics
-            raise InputError(f"structure: atoms {d:.3f} Å apart, below the min_distance guard ([md] min_distance_A "
-                             f"= {limit} Å); refusing to start MD")
+    tripped = check_start(Guards.from_section(config_of(args).md), atoms)
+    if tripped:  # the guard would stop the run at its first check: refuse it before any dynamics
+        raise InputError(f"structure: {tripped[1]} ([md] min_distance_A, the min_distance guard); refusing to "
+                         "start MD")
 
 
 _TIME_KEY = re.compile(rb"(?:^|\s)(?:time_ps|Time_ps)=\s*\"?([-+0-9.eE]+|nan|inf)", re.IGNORECASE)

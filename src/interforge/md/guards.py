@@ -37,6 +37,18 @@ def min_distance(atoms, cutoff: float) -> float:
     return float(d.min()) if len(d) else float("inf")
 
 
+def check_start(guards: Guards, atoms) -> tuple[str, str] | None:
+    """("min_distance", message) when the starting structure already has a pair closer than
+    ``guards.min_distance_A`` (Å), else None: such a run must not start (the periodic check of :func:`check`
+    would only see the contact after the first steps, when forces have already blown it apart)."""
+    if guards.min_distance_A is None:
+        return None
+    dmin = min_distance(atoms, guards.min_distance_A)
+    if dmin < guards.min_distance_A:
+        return "min_distance", f"atoms {dmin:.3f} Å apart (limit {guards.min_distance_A} Å) before the first step"
+    return None
+
+
 def check(guards: Guards, step: int, atoms, forces: np.ndarray, energy: float, temperature_K: float,
           target_K: float, volume_A3: float, volume0_A3: float) -> tuple[str, str] | None:
     """(guard name, message) for the first tripped guard, else None."""
