@@ -45,7 +45,10 @@ def _si() -> Atoms:
 def _write_inputs(w: Path) -> None:
     """Good and bad inputs in ``w``: structures, models, trajectories, results, candidates, configs."""
     write(w / "si.xyz", _si(), format="extxyz")
-    (w / "nep.txt").write_text("nep4 1 Si\ncut 5 4\n")
+    # a tiny NEP4 that parses (2 + 2 descriptors, one neuron: 7 ANN + 8 descriptor + 4 scaler values)
+    (w / "nep.txt").write_text("nep4 1 Si\ncutoff 5 4 20 20\nn_max 1 1\nbasis_size 1 1\nl_max 1\nANN 1 0\n"
+                               + "0.1\n" * 19)
+    (w / "nep_broken.txt").write_text("nep4 1 Si\ncut 5 4\n")
     (w / "empty.xyz").write_bytes(b"")
     (w / "empty.txt").write_bytes(b"")
     (w / "empty.json").write_bytes(b"")
@@ -300,6 +303,11 @@ def _cases() -> list[Case]:
     for opt in ("--json", "--workdir", "--config"):
         add(f"bulk-list{opt}-empty", f"bulk list {opt} ''", opt)
     add("md--out-empty", MD.replace("--out mdout", "--out ''"), "--out")
+    add("label-query-on-a-structure-file", LABEL.format("si.xyz") + " --query 'bad((('", "--query")
+    add("validate-model-broken-body", "validate --model nep_broken.txt", "cutoff")
+    add("md-model-broken-body", MD.replace("nep.txt", "nep_broken.txt"), "cutoff")
+    add("train-init-broken-body", TRAIN + " --init nep_broken.txt", "cutoff")
+    add("md-structure-dev-zero", MD.replace("si.xyz", "/dev/zero"), "not a regular file")
     add("md--json-is-the-structure", MD + " --json si.xyz", "input of this command")
     add("analyze--json-is-the-trajectory", ANALYZE + " --json traj.xyz", "input of this command")
     add("label--json-is-the-input", LABEL.format("si.xyz") + " --json si.xyz", "input of this command")

@@ -42,6 +42,16 @@ def nep_file(name: str, path: str) -> Path:
         first = fh.readline(256).split()
     if not first or not first[0].lower().startswith(b"nep"):
         raise InputError(f"{name}: {p} is not a NEP potential file (its first line must start with nep3/nep4/...)")
+    try:
+        from interforge.nep.modelfile import validate_nep_file
+    except ImportError:
+        return p
+    try:
+        validate_nep_file(p)  # the header and the parameter count, without loading the model
+    except InputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - NepFileError and parse errors: a broken model file
+        raise InputError(f"{name}: {' '.join(str(err).split())}") from None
     return p
 
 
@@ -358,6 +368,8 @@ def label(args) -> None:
         ase_database("input", p)
     else:
         C.structure_file("input", p)
+    if args.query and p.suffix not in (".db", ".sqlite"):
+        raise InputError(f"--query: selects rows of an ASE database input, but {p} is a structure file")
     if args.teacher:
         teacher_name("--teacher", args.teacher)
     if args.model:
