@@ -35,13 +35,16 @@ def _int(args, dest: str, flag: str | None = None, **bounds):
     return _opt(args, dest, flag, integer=True, **bounds)
 
 
-def nep_file(name: str, path: str) -> Path:
-    """A NEP potential file: readable, non-empty text whose first word starts with ``nep`` (nep4, nep4_zbl...)."""
+def nep_file(name: str, path: str, parse: bool = True) -> Path:
+    """A NEP potential file: readable, non-empty text whose first word starts with ``nep`` (nep4, nep4_zbl...);
+    with ``parse`` also its header and parameter count (:func:`interforge.nep.modelfile.validate_nep_file`)."""
     p = C.input_file(name, path, text=True)
     with open(p, "rb") as fh:
         first = fh.readline(256).split()
     if not first or not first[0].lower().startswith(b"nep"):
         raise InputError(f"{name}: {p} is not a NEP potential file (its first line must start with nep3/nep4/...)")
+    if not parse:
+        return p
     try:
         from interforge.nep.modelfile import validate_nep_file
     except ImportError:
@@ -450,8 +453,9 @@ def md(args) -> None:
     _int(args, "checkpoint_interval", ge=0)
     _int(args, "seed", ge=0)
     if args.model:
+        engine = args.engine or config_of(args).md.engine
         for m in args.model:
-            nep_file("--model", m)
+            nep_file("--model", m, parse=engine != "gpumd")  # GPUMD reads the model itself
     if args.teacher:
         from interforge.config.teacher import TeacherSection
 
