@@ -613,3 +613,42 @@ def test_foreign_sqlite_label_input_is_untouched(template, tmp_path, monkeypatch
     finally:
         con.close()
     assert not (tmp_path / "labels.db").exists()
+
+
+# -- the pure rules -------------------------------------------------------------------------------------------
+
+
+def test_contacts_count_periodic_images():
+    """One atom in a 1 Å cubic cell touches its own images: 1 Å < 0.5 x 2 x 1.11 Å (Si covalent radius)."""
+    from interforge import checks
+    from interforge.errors import InputError
+
+    tiny = Atoms("Si", positions=[[0, 0, 0]], cell=[1.0, 1.0, 1.0], pbc=True)
+    with pytest.raises(InputError, match="apart"):
+        checks.structure("tiny", tiny)
+    assert checks.closest_contact(_si(), checks.MIN_DISTANCE_FRACTION) is None  # 2.35 Å bonds are fine
+
+
+def test_a_slab_cell_needs_only_its_periodic_vectors_independent():
+    """pbc = (T, T, F) with a zero third vector is a valid slab; with pbc all True it is singular."""
+    from interforge import checks
+    from interforge.errors import InputError
+
+    slab = Atoms("Si2", positions=[[0, 0, 0], [1.5, 1.5, 1.5]], cell=[[5, 0, 0], [0, 5, 0], [0, 0, 0]],
+                 pbc=[True, True, False])
+    checks.structure("slab", slab)
+    slab.pbc = True
+    with pytest.raises(InputError, match="zero length|singular"):
+        checks.structure("slab", slab)
+
+
+def test_the_atom_limit_follows_the_environment(monkeypatch):
+    from interforge import checks
+    from interforge.errors import InputError
+
+    monkeypatch.setenv("INTERFORGE_MAX_ATOMS", "100")
+    assert checks.max_atoms() == 100
+    with pytest.raises(InputError, match="limit 100"):
+        checks.atom_count("--supercell", 101)
+    monkeypatch.delenv("INTERFORGE_MAX_ATOMS")
+    assert 1 <= checks.max_atoms() <= checks.MAX_ATOMS_HARD
