@@ -4,8 +4,8 @@ stderr naming the input, no traceback, no output left behind and the user's file
 The cases are generated from tables (bad files x verbs that read them, bad values x options, unwritable
 paths x options that write). They run in-process through ``interforge.cli.main.main`` (fast); a handful run
 as a real subprocess for the exit status and crashes. Every case fails before any teacher, MD or training
-starts, so the whole file runs in well under two minutes. Database *stores* (foreign, corrupt, missing) are
-covered by the store's own tests.
+starts, so the whole file runs in well under two minutes. The label store's own rules (foreign, corrupt,
+missing databases) are tested in depth by the store's tests; a few cases here check them end to end.
 """
 
 from __future__ import annotations
@@ -126,6 +126,9 @@ def _write_inputs(w: Path) -> None:
     labelled.positions[2] = [np.nan, 0.0, 0.0]
     labelled.calc = SinglePointCalculator(labelled, energy=-40.0, forces=np.zeros((len(labelled), 3)))
     write(w / "nan_labelled.xyz", labelled, format="extxyz")
+    good = _si()
+    good.calc = SinglePointCalculator(good, energy=-40.0, forces=np.zeros((len(good), 3)))
+    write(w / "labelled.xyz", good, format="extxyz")
     (w / "POSCAR").write_text("Si\n1.0\n5 0 0\n0 5 0\n0 0 5\nSi\n1000000000\nDirect\n0 0 0\n0.5 0.5 0.5\n")
     (w / "XDATCAR").write_text("Li\n1.0\n5 0 0\n0 5 0\n0 0 5\nLi\n1000000000\nDirect configuration= 1\n0 0 0\n")
     (w / "huge.dump").write_text("ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n1000000000\nITEM: BOX BOUNDS pp pp pp\n"
@@ -308,6 +311,13 @@ def _cases() -> list[Case]:
     add("md-model-broken-body", MD.replace("nep.txt", "nep_broken.txt"), "cutoff")
     add("train-init-broken-body", TRAIN + " --init nep_broken.txt", "cutoff")
     add("md-structure-dev-zero", MD.replace("si.xyz", "/dev/zero"), "not a regular file")
+    # label stores (the store's own rules, data.md): a typo, a user's own SQLite file, a text file
+    add("data-stats-missing-store", "data stats --db missing.db", "missing.db")
+    for verb in ("data stats", "data export --out exp", LABEL.format("si.xyz").replace(" --db labels.db", ""),
+                 "data import labelled.xyz"):
+        name = "-".join(verb.split()[:2]) if verb.startswith("data") else "label"
+        add(f"{name}-foreign-sqlite-store", f"{verb} --db foreign.db", "foreign.db")
+        add(f"{name}-text-store", f"{verb} --db text.db", "text.db")
     add("md--json-is-the-structure", MD + " --json si.xyz", "input of this command")
     add("analyze--json-is-the-trajectory", ANALYZE + " --json traj.xyz", "input of this command")
     add("label--json-is-the-input", LABEL.format("si.xyz") + " --json si.xyz", "input of this command")
