@@ -226,3 +226,37 @@ def test_density_and_solid_gates():
     s = G.summarise([G.solid_gate(good, 0.15), G.density_gate(swell, 0.02, 0.03)])
     assert s["failed"] == ["density"] and not s["passed"]
     assert set(s["gates"]["solid"]) == {"value", "threshold", "passed"}
+
+
+# ---------------------------------------------------------------- validation caches
+def test_validator_caches_the_teacher_side_and_keys_nep_runs_by_model(untrained_nep, tmp_path):
+    """The teacher's relaxed energies and NEB barriers are computed once per folder; the NEP's NPT
+    runs are keyed by the model's content, so another model validated in the same folder starts afresh."""
+    import shutil
+
+    from interforge.validation.runner import Validator, _model_key
+
+    other = tmp_path / "other" / "nep.txt"
+    other.parent.mkdir()
+    text = untrained_nep.read_text().splitlines()
+    text[-1] = str(float(text[-1]) + 0.5)  # one parameter changed: another model
+    other.write_text("\n".join(text) + "\n")
+    assert _model_key(str(untrained_nep)) != _model_key(str(other))
+    same = tmp_path / "copy" / "nep.txt"
+    same.parent.mkdir()
+    shutil.copy(untrained_nep, same)
+    assert _model_key(str(untrained_nep)) == _model_key(str(same))
+
+    cfg = InterforgeConfig()
+    atoms = _li_zr_cl()
+    calls = []
+    val = Validator.__new__(Validator)  # only the cache: no teacher, no gates
+    val.cfg, val.v, val.out = cfg, cfg.validation, tmp_path / "val"
+    val.out.mkdir()
+    assert val.cached("neb:x", atoms, lambda: calls.append(1) or 0.25) == 0.25
+    assert val.cached("neb:x", atoms, lambda: calls.append(1) or 0.99) == 0.25
+    assert len(calls) == 1
+    moved = atoms.copy()
+    moved.positions[0] += 0.1  # another structure is another key
+    assert val.cached("neb:x", moved, lambda: 0.5) == 0.5
+    assert val.cached("ev:x", atoms, lambda: None) is None and val.cached("ev:x", atoms, lambda: [1.0]) == [1.0]

@@ -129,7 +129,7 @@ def hop_anchors(relaxed: Atoms, calc, name: str, st: AnchorSettings) -> list[Ato
                 FIRE(a, logfile=None).run(fmax=st.fmax_eV_A, steps=st.strain_relax_steps)
             ends.append(a)
         images = [ends[0].copy() for _ in range(st.hop_images + 1)] + [ends[1].copy()]
-        NEB(images).interpolate(method="idpp", mic=True)
+        NEB(images, method="improvedtangent").interpolate(method="idpp", mic=True)
         tag = f"{name}/hop{vac}-{hopper}"
         out.extend(_bare(im, f"{tag}/{k}") for k, im in enumerate(images))
     return out
