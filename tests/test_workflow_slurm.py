@@ -142,3 +142,48 @@ def test_job_out_of_wall_time_is_resubmitted(slurm_cluster, tmp_path):
     assert outcomes[0].state == "done" and outcomes[0].result == "result"
     assert log.read_text().split() == ["start", "start", "done"]
     assert any(j["State"] == "TIMEOUT" for j in _parsl_jobs(slurm_cluster))
+
+
+@pytest.fixture(scope="module")
+def seeded(slurm_cluster, tmp_path_factory):
+    """`seed` (teacher MD, labelling, anchors) of the tiny project with `executor = "slurm"` (about 1-2 min)."""
+    tmp = tmp_path_factory.mktemp("tiny-slurm")
+    tiny = Path(__file__).parent / "data" / "active" / "tiny.toml"
+    text = tiny.read_text()  # one iteration and short training: this checks where tasks run, not learning
+    for a, b in (("generation = 120", "generation = 20"), ("max_iterations = 2", "max_iterations = 1")):
+        assert a in text
+        text = text.replace(a, b)
+    cfg = tmp / "tiny-slurm.toml"
+    cfg.write_text(text + "\n" + _toml(tmp / "w.toml").read_text())
+    before = len(_parsl_jobs(slurm_cluster))
+    r = _cli(["seed", "--config", str(cfg), "--workdir", str(tmp / "w")], tmp, slurm_cluster, timeout=1500)
+    return {"cfg": cfg, "tmp": tmp, "rc": r.returncode, "stderr": r.stderr, "jobs": (before, len(_parsl_jobs(slurm_cluster)))}
+
+
+@pytest.mark.slow
+def test_seed_runs_as_slurm_jobs(seeded):
+    from interforge.data import LabelStore
+
+    assert seeded["rc"] == 0, seeded["stderr"][-2000:]
+    before, after = seeded["jobs"]
+    assert after > before
+    rows = list(LabelStore(seeded["tmp"] / "w" / "labels.db").rows())
+    assert len(rows) > 10 and all(row.status == "ok" for row in rows if row.get("stage") == "seed")
+
+
+@pytest.mark.slow
+def test_learn_runs_as_slurm_jobs(seeded, slurm_cluster):
+    """`learn` after that seed (committee training, exploration MD, active labels; about 7 min on 2 cores)."""
+    from interforge.data import LabelStore
+
+    if seeded["rc"] != 0:
+        pytest.fail("seed failed (see test_seed_runs_as_slurm_jobs)")
+    tmp, work = seeded["tmp"], seeded["tmp"] / "w"
+    n_seed = len(list(LabelStore(work / "labels.db").rows()))
+    before = len(_parsl_jobs(slurm_cluster))
+    r = _cli(["learn", "--config", str(seeded["cfg"]), "--workdir", str(work), "--no-validate"], tmp, slurm_cluster,
+             timeout=2400)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len(_parsl_jobs(slurm_cluster)) > before
+    assert len(list(LabelStore(work / "labels.db").rows())) > n_seed  # active labels were added
+    assert (work / "iterations" / "000" / "committee" / "member_1" / "nep.txt").is_file()
