@@ -16,6 +16,9 @@ from pymatgen.core import Lattice, Structure
 
 from interforge.errors import StructureError
 
+#: Provenance levels of a phase, most trusted first (issue 13: every phase should reach one of the first two).
+STATUSES = ("literature", "dft-relaxed", "model", "placeholder")
+
 #: Formal oxidation states used for Ewald ranking of orderings.
 OXIDATION_STATES = {"Li": 1, "Zr": 4, "O": -2, "Cl": -1}
 
@@ -24,8 +27,10 @@ OXIDATION_STATES = {"Li": 1, "Zr": 4, "O": -2, "Cl": -1}
 class Phase:
     """One bulk phase of the library.
 
-    ``status`` is ``verified`` (numbers read from a retrieved public source), ``literature``
-    (standard values quoted, not re-read) or ``model`` (a geometric construction).
+    ``status`` is ``literature`` (lattice and positions of a published refinement; ``source`` names it
+    and says whether the numbers were re-read from a retrieved copy), ``dft-relaxed`` (a documented DFT
+    relaxation where no refinement exists), ``model`` (a geometric construction still to be replaced) or
+    ``placeholder`` (positions usable for lattice matching only). See :data:`STATUSES`.
     """
 
     name: str
