@@ -109,7 +109,7 @@ class SlurmCluster:
             f"PidFile={r / 'state' / 'slurmdbd.pid'}\nLogFile={r / 'log' / 'slurmdbd.log'}\nDebugLevel=info\n")
         dbd_conf.chmod(0o600)
         self.conf.write_text(
-            f"ClusterName={self.cluster}\nSlurmctldHost={self.host}\n{auth}CredType=cred/munge\n"
+            f"ClusterName={self.cluster}\nSlurmctldHost={self.host}(127.0.0.1)\n{auth}CredType=cred/munge\n"
             f"SlurmctldPort={ctld_port}\nSlurmdPort={d_port}\nSlurmUser=root\nSlurmdUser=root\n"
             f"StateSaveLocation={r / 'state'}\nSlurmdSpoolDir={r / 'spool'}\n"
             f"SlurmctldPidFile={r / 'state' / 'slurmctld.pid'}\nSlurmdPidFile={r / 'state' / 'slurmd.pid'}\n"

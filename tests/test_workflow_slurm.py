@@ -40,6 +40,22 @@ def _parsl_jobs(cluster) -> list[dict]:
     return [j for j in cluster.sacct("JobID", "JobName", "State") if j["JobName"].startswith("parsl.slurm.block")]
 
 
+def _eventually(check, timeout: float = 60.0) -> bool:
+    """slurmctld reports jobs to slurmdbd asynchronously: sacct may lag a few seconds behind squeue."""
+    t0 = time.time()
+    while not check():
+        if time.time() - t0 > timeout:
+            return False
+        time.sleep(1.0)
+    return True
+
+
+def _more_jobs(cluster, than: int) -> int:
+    """The number of Parsl block jobs in sacct once it exceeds ``than`` (waits for the accounting)."""
+    assert _eventually(lambda: len(_parsl_jobs(cluster)) > than), f"sacct shows no new Slurm job (had {than})"
+    return len(_parsl_jobs(cluster))
+
+
 def _cli(args, cwd, cluster, timeout=600):
     return subprocess.run([sys.executable, "-m", "interforge.cli.main", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env={**cluster.env, "OMP_NUM_THREADS": "1"})
@@ -58,8 +74,7 @@ def test_verbs_run_as_slurm_jobs(slurm_cluster, nep_fixture_dir, tmp_path):
               "--workdir", str(tmp_path), "--seed", "1"], tmp_path, slurm_cluster)
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "md.json").read_text())["steps_done"] == 30
-    after_md = len(_parsl_jobs(slurm_cluster))
-    assert after_md > before
+    after_md = _more_jobs(slurm_cluster, before)
 
     frames = read(DATA, ":")[:6]
     write(tmp_path / "small.xyz", frames, format="extxyz")
@@ -68,8 +83,7 @@ def test_verbs_run_as_slurm_jobs(slurm_cluster, nep_fixture_dir, tmp_path):
              tmp_path, slurm_cluster)
     assert r.returncode == 0, r.stderr
     assert all((tmp_path / "nep" / f"member_{i}" / "nep.txt").is_file() for i in (0, 1))
-    after_train = len(_parsl_jobs(slurm_cluster))
-    assert after_train > after_md
+    after_train = _more_jobs(slurm_cluster, after_md)
 
     rattled = []
     for k in range(3):
@@ -82,9 +96,10 @@ def test_verbs_run_as_slurm_jobs(slurm_cluster, nep_fixture_dir, tmp_path):
              tmp_path, slurm_cluster)
     assert r.returncode == 0, r.stderr
     assert "labelled 3" in r.stdout
-    assert len(_parsl_jobs(slurm_cluster)) > after_train
+    _more_jobs(slurm_cluster, after_train)
     # every block ended by Parsl (cancelled when idle at shutdown) or by itself, none failed
-    assert all(j["State"].split()[0] in ("COMPLETED", "CANCELLED") for j in _parsl_jobs(slurm_cluster))
+    assert _eventually(lambda: all(j["State"].split()[0] in ("COMPLETED", "CANCELLED")
+                                   for j in _parsl_jobs(slurm_cluster))), _parsl_jobs(slurm_cluster)
 
 
 def _shell_task(name: str, script: str) -> Task:
@@ -122,8 +137,8 @@ def test_cancelled_job_is_retried_once_and_counted_once(slurm_cluster, tmp_path)
     th.join()
     assert outcomes[0].state == "done" and outcomes[0].result == "result"
     assert log.read_text().split() == ["start", "start", "done"]  # retried once, finished once
-    states = {j["JobID"]: j["State"] for j in _parsl_jobs(slurm_cluster)}
-    assert states[killed["job"]].startswith("CANCELLED")
+    assert _eventually(lambda: any(j["JobID"] == killed["job"] and j["State"].startswith("CANCELLED")
+                                   for j in _parsl_jobs(slurm_cluster))), _parsl_jobs(slurm_cluster)
     # the ledger holds one result; running it again does not run it again
     with make_executor(_section(), run_dir=tmp_path / "runinfo2") as ex:
         again = run_tasks(ex, ledger, [task])
@@ -141,7 +156,8 @@ def test_job_out_of_wall_time_is_resubmitted(slurm_cluster, tmp_path):
         outcomes = run_tasks(ex, Ledger(tmp_path / "tasks"), [_shell_task("long", script)])
     assert outcomes[0].state == "done" and outcomes[0].result == "result"
     assert log.read_text().split() == ["start", "start", "done"]
-    assert any(j["State"] == "TIMEOUT" for j in _parsl_jobs(slurm_cluster))
+    assert _eventually(lambda: any(j["State"] == "TIMEOUT" for j in _parsl_jobs(slurm_cluster))), \
+        _parsl_jobs(slurm_cluster)
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +173,7 @@ def seeded(slurm_cluster, tmp_path_factory):
     cfg.write_text(text + "\n" + _toml(tmp / "w.toml").read_text())
     before = len(_parsl_jobs(slurm_cluster))
     r = _cli(["seed", "--config", str(cfg), "--workdir", str(tmp / "w")], tmp, slurm_cluster, timeout=1500)
+    _eventually(lambda: len(_parsl_jobs(slurm_cluster)) > before)
     return {"cfg": cfg, "tmp": tmp, "rc": r.returncode, "stderr": r.stderr, "jobs": (before, len(_parsl_jobs(slurm_cluster)))}
 
 
@@ -184,6 +201,6 @@ def test_learn_runs_as_slurm_jobs(seeded, slurm_cluster):
     r = _cli(["learn", "--config", str(seeded["cfg"]), "--workdir", str(work), "--no-validate"], tmp, slurm_cluster,
              timeout=2400)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert len(_parsl_jobs(slurm_cluster)) > before
+    _more_jobs(slurm_cluster, before)
     assert len(list(LabelStore(work / "labels.db").rows())) > n_seed  # active labels were added
     assert (work / "iterations" / "000" / "committee" / "member_1" / "nep.txt").is_file()
