@@ -87,3 +87,35 @@ def test_committee_rejects_mixed_species(nep_fixture_dir):
         CommitteeCalculator([nep_fixture_dir / C, nep_fixture_dir / "Si_2022_NEP4_5body.txt"])
     with pytest.raises(InterforgeError, match="at least 2"):
         CommitteeCalculator([nep_fixture_dir / C])
+
+
+def test_members_in_local_processes_match_members_in_this_process(tmp_path):
+    """Two members trained at once in spawned workers are the members trained one after another here
+    (same seeds, same bootstrap, one torch thread each): parallel training changes the wall time only."""
+    import numpy as np
+    import torch
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from interforge.config.nep import NepSection
+    from interforge.nep import train_committee
+
+    rng = np.random.default_rng(0)
+    data = []
+    for k in range(8):
+        a = bulk("Cu", "fcc", a=3.6, cubic=True)
+        a.rattle(0.05, seed=k)
+        a.set_cell(a.cell * (1 + rng.uniform(-0.02, 0.02)), scale_atoms=True)
+        a.calc = EMT()
+        labels = {"energy": a.get_potential_energy(), "forces": a.get_forces(), "stress": a.get_stress()}
+        a.calc = SinglePointCalculator(a, **labels)  # what the store hands out
+        data.append(a)
+    base = dict(preset="small", generation=30, committee=2, test_fraction=0.0, dispersion="none", output_interval=10)
+    torch.set_num_threads(1)
+    one = train_committee(data, tmp_path / "one", NepSection(**base, workers=1))
+    two = train_committee(data, tmp_path / "two", NepSection(**base, workers=2))
+    for a, b in zip(one.members, two.members):
+        assert (a.index, a.seed, a.n_train_unique) == (b.index, b.seed, b.n_train_unique)
+        assert b.rmse_train["force_meV_A"] == pytest.approx(a.rmse_train["force_meV_A"], rel=1e-4)
+    assert one.members[0].rmse_train != one.members[1].rmse_train  # the members do differ

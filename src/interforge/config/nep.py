@@ -28,6 +28,11 @@ class NepSection(Section):
     lambda_f: float = Field(1.0, ge=0, description="Force loss weight.")
     lambda_v: float = Field(0.1, ge=0, description="Virial loss weight.")
     committee: int = Field(4, ge=1, description="Committee size for query by committee.")
+    workers: int = Field(
+        0, ge=0,
+        description="Members trained at once in local processes (one torch thread each) when no cluster executor "
+        "runs them; 0 = up to the machine's core count, 1 = one after another in this process.",
+    )
     bootstrap: bool = Field(True, description="Members train on bootstrap resamples of the data (plus different seeds).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where neppo trains.")
     learning_rate: list[float] = Field(

@@ -191,6 +191,46 @@ def _zero_force_baseline(structures: Sequence[Atoms]) -> float:
     return float(np.sqrt(np.mean(f**2)) * 1000)
 
 
+def _local_workers(settings: NepSection, m: int, executor) -> int:
+    """How many members train at once in local processes: only when no cluster executor takes them."""
+    if m < 2 or (executor is not None and getattr(executor, "name", "") != "local"):
+        return 1
+    cores = os.cpu_count() or 1
+    return max(1, min(m, settings.workers or cores))
+
+
+def _member_worker_init() -> None:
+    """One torch thread per worker; on Linux the worker dies with its parent, so a killed ``train``/``learn``
+    leaves no orphan writing into a member folder that the resumed run trains again."""
+    import ctypes
+    import signal
+
+    import torch
+
+    try:
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pool's own shutdown still ends idle workers
+        pass
+    torch.set_num_threads(1)
+
+
+def _train_in_processes(args: list[tuple], workers: int) -> list[MemberResult]:
+    """Members in ``workers`` spawned processes of one torch thread each (small NEPs train faster one
+    per core than one at a time on all cores). Results come back in member order."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_member_worker_init) as pool:
+        futures = [pool.submit(train_member, *a) for a in args]
+        members = []
+        for k, fut in enumerate(futures):
+            members.append(fut.result())
+            el = time.perf_counter() - t0
+            log.info("member %d/%d done after %.1f s (%d at once)", k + 1, len(args), el, workers)
+    return members
+
+
 def train_committee(structures_or_store, out_dir: str | os.PathLike, settings: NepSection | None = None,
                     committee: int | None = None, executor=None, init_model: str | os.PathLike | None = None,
                     salt: int | str = 0) -> CommitteeResult:
@@ -225,7 +265,10 @@ def train_committee(structures_or_store, out_dir: str | os.PathLike, settings: N
             for i in range(m)]
     t0 = time.perf_counter()
     members: list[MemberResult] = []
-    if executor is None:
+    workers = _local_workers(settings, m, executor)
+    if workers > 1:
+        members = _train_in_processes(args, workers)
+    elif executor is None or getattr(executor, "name", "") == "local":
         for k, a in enumerate(args):
             members.append(train_member(*a))
             el = time.perf_counter() - t0
