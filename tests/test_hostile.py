@@ -186,9 +186,9 @@ BAD_STRUCTURES = {  # file -> what the error names
 
 MD = "md si.xyz --model nep.txt --ensemble nvt --temperature 300 --steps 10 --out mdout"
 LABEL = "label {} --db labels.db --no-progress"
-SEARCH = "interfaces search --substrate {} --film ideal-Li2ZrCl6 --bulk-cells as-is --out ifout"
-BUILD = "interfaces build --candidates candidates.json --bulk-cells as-is --out ibout"
-RANK = "interfaces rank --candidates candidates.json --bulk-cells as-is --calculator ase.calculators.emt:EMT --out irout"
+SEARCH = "interfaces search --substrate {} --film ideal-Li2ZrCl6 --lattices experimental --out ifout"
+BUILD = "interfaces build --candidates candidates.json --lattices experimental --out ibout"
+RANK = "interfaces rank --candidates candidates.json --lattices experimental --calculator ase.calculators.emt:EMT --out irout"
 ANALYZE = "analyze traj.xyz --out anout --no-figures --no-cache"
 TRAIN = "train --db si.xyz --out trout --preset small"
 
@@ -232,8 +232,6 @@ def _cases() -> list[Case]:
         (SEARCH.format("c-ZrO2"), "--max-miller", ["0", "-1", "100"]),
         (SEARCH.format("c-ZrO2"), "--max-area", ["1e300"]),
         (SEARCH.format("c-ZrO2"), "--max-angle-strain", ["-0.1", "nan"]),
-        (SEARCH.format("c-ZrO2").replace("as-is", "scale"), "--scale", ["c-ZrO2=nan", "c-ZrO2=0", "c-ZrO2=-1",
-                                                                        "garbage"]),
         (RANK, "--keep", ["0"]),
         (RANK, "--steps", ["0", "-1"]),
         (RANK, "--registration-grid", ["0"]),
@@ -295,13 +293,13 @@ def _cases() -> list[Case]:
         add(f"{name}-config-db-below-a-file", f"{verb} --config db_below_file.toml", "afile.txt")
         add(f"{name}-config-workdir-below-a-file", f"{verb} --config workdir_below_file.toml", "afile.txt")
     add("seed-config-nep-teacher-without-model", "seed --config nep_teacher.toml", "model_path")
-    add("interfaces-search-config-huge-area", "interfaces search --bulk-cells as-is --config huge_search.toml",
+    add("interfaces-search-config-huge-area", "interfaces search --lattices experimental --config huge_search.toml",
         "max_area")
     add("seed-config-huge-interface-search", "seed --config huge_spec.toml", "max_miller")
     add("data-import-nan-positions", "data import nan_labelled.xyz --db labels.db", "NaN")
     add("arrhenius-one-temperature", "arrhenius r600.json r600_again.json", "two different temperatures")
     add("interfaces-search-relax-calculator-fails",
-        "interfaces search --substrate c-ZrO2 --film c-ZrO2 --bulk-cells relax --calculator "
+        "interfaces search --substrate c-ZrO2 --film c-ZrO2 --lattices teacher --calculator "
         "ase.calculators.emt:EMT --out x", "EMT")
     for opt in ("--json", "--workdir", "--config"):
         add(f"bulk-list{opt}-empty", f"bulk list {opt} ''", opt)

@@ -1,4 +1,5 @@
-"""Acceptance: the paper's four orientation pairs, and production cells of them (slow tier)."""
+"""Acceptance: the paper's four orientation pairs on the library's (experimental) lattices, and production cells of
+them (slow tier). No cell is scaled: on these lattices the pairs need 1.0-2.3 % strain (docs/interfaces.md)."""
 
 import json
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Composition
 
-from interforge.interfaces import build_interface, load_bulk, production_size, scale_bulk, search
+from interforge.interfaces import build_interface, load_bulk, production_size, search
 from interforge.interfaces.matching import NoMatchError
 
 ZRO2 = ["c-ZrO2", "t-ZrO2", "m-ZrO2", "o-ZrO2-Pca21", "o-ZrO2-Pbca"]
@@ -35,40 +36,40 @@ def _same_family(bulk, a_primitive, b_primitive):
     return tuple(a) in eq
 
 
+#: Strain limit that admits all four pairs on the experimental lattices (largest: t(101)/ideal(101), 2.25 %).
+STRAIN = 0.025
+
+
 @pytest.fixture(scope="module")
-def scaled_search():
-    # ZrO2 cells ×1.010: the planning stand-in for PBE-relaxed cells (see docs/interfaces.md).
-    bulks = {n: scale_bulk(load_bulk(n), 1.010) for n in ZRO2}
-    bulks.update({n: load_bulk(n) for n in LZC})
+def experimental_search():
+    bulks = {n: load_bulk(n) for n in ZRO2 + LZC}
     found = []
     for s in ZRO2:
         for f in LZC:
             try:
-                found += search(bulks[s], bulks[f], max_miller=2, max_area=200.0, max_strain=0.01,
-                                max_angle_strain=0.01)
+                found += search(bulks[s], bulks[f], max_miller=2, max_area=200.0, max_strain=STRAIN,
+                                max_angle_strain=STRAIN)
             except NoMatchError:
                 pass
     return bulks, found
 
 
 @pytest.mark.slow
-def test_search_lists_the_papers_four_pairs(scaled_search):
-    bulks, found = scaled_search
+def test_search_lists_the_papers_four_pairs(experimental_search):
+    bulks, found = experimental_search
     for sub, hkl_p, film, film_p in PAPER_PAIRS:
         hits = [c for c in found if c.substrate == sub and c.film == film
                 and _same_family(bulks[sub], c.substrate_miller_primitive, hkl_p)
                 and _same_family(bulks[film], c.film_miller_primitive, film_p)]
         assert hits, f"{sub} {hkl_p} / {film} {film_p} missing"
         for c in hits:
-            assert c.area_A2 <= 200.0 and c.max_strain < 0.01 and abs(c.angle_strain) <= 0.01
-    # Planning: neither orthorhombic phase matches anything within these limits.
-    assert not [c for c in found if c.substrate.startswith("o-")]
+            assert c.area_A2 <= 200.0 and c.max_strain < STRAIN and abs(c.angle_strain) <= STRAIN
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("k", range(4))
-def test_production_cells_of_the_paper_pairs(scaled_search, k):
-    bulks, found = scaled_search
+def test_production_cells_of_the_paper_pairs(experimental_search, k):
+    bulks, found = experimental_search
     sub, hkl_p, film, film_p = PAPER_PAIRS[k]
     cand = next(c for c in found if c.substrate == sub and c.film == film
                 and _same_family(bulks[sub], c.substrate_miller_primitive, hkl_p)
@@ -96,9 +97,9 @@ def test_production_cells_of_the_paper_pairs(scaled_search, k):
 
 
 @pytest.mark.slow
-def test_m010_alpha201_production_counts_equal_the_papers(scaled_search):
+def test_m010_alpha201_production_counts_equal_the_papers(experimental_search):
     # Paper interface 4: Zr1536O3072 / Li1152Zr576Cl3456.
-    bulks, found = scaled_search
+    bulks, found = experimental_search
     sub, film = bulks["m-ZrO2"], bulks["alpha-Li2ZrCl6"]
     cand = next(c for c in found if c.substrate == "m-ZrO2" and c.film_miller == (2, 0, 1))
     lateral, n_s, n_f = production_size(cand, sub, film, target_atoms=10000)

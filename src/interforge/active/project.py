@@ -60,8 +60,8 @@ def interface_cell(spec: InterfaceSpec) -> Atoms:
     from interforge.interfaces.inputs import prepare_bulk
     from interforge.interfaces.matching import search
 
-    sub = prepare_bulk(spec.substrate, mode="scale", scale={spec.substrate: spec.scale_substrate})
-    film = prepare_bulk(spec.film, mode="as-is")
+    sub = prepare_bulk(spec.substrate, lattices="experimental")
+    film = prepare_bulk(spec.film, lattices="experimental")
     cands = search(sub, film, max_miller=spec.max_miller, max_area=spec.max_area, max_strain=spec.max_strain,
                    max_angle_strain=spec.max_strain)
     if spec.substrate_miller:

@@ -242,18 +242,6 @@ def _phase_inputs(flag: str, specs) -> None:
             get_phase(spec)
 
 
-def _scale(args) -> None:
-    for item in getattr(args, "scale", None) or []:
-        phase, sep, value = item.partition("=")
-        if not sep or not phase:
-            raise InputError(f"--scale: expected PHASE=FACTOR, got '{item}'")
-        try:
-            factor = float(value)
-        except ValueError:
-            raise InputError(f"--scale: the factor of '{item}' is not a number") from None
-        C.number(f"--scale {phase}", factor, gt=0)
-
-
 def _calculator_spec(args) -> None:
     if getattr(args, "calculator", None) and ":" not in args.calculator:
         raise InputError(f"--calculator: must look like module:factory, got '{args.calculator}'")
@@ -286,7 +274,6 @@ def interfaces_search(args) -> None:
         _search_limits(config_of(args))
     _opt(args, "max_strain", gt=0)
     _opt(args, "max_angle_strain", ge=0)
-    _scale(args)
     _calculator_spec(args)
     _phase_inputs("--substrate", args.substrate)
     _phase_inputs("--film", args.film)
@@ -296,7 +283,6 @@ def interfaces_rank(args) -> None:
     _int(args, "keep", ge=1)
     _int(args, "steps", ge=1)
     _int(args, "registration_grid", ge=1)
-    _scale(args)
     _calculator_spec(args)
     C.input_file("--candidates", args.candidates, text=True)
 
@@ -317,7 +303,6 @@ def interfaces_build(args) -> None:
     _opt(args, "vacuum", ge=0, le=MAX_VACUUM_A)
     _opt(args, "registration", ge=-1e6, le=1e6)
     _opt(args, "strain_partition", ge=0, le=1)
-    _scale(args)
     _calculator_spec(args)
     if args.atoms is not None:
         C.atom_count("--atoms", args.atoms)

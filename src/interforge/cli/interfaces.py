@@ -24,23 +24,22 @@ def _calculator(args):
         from interforge.teacher import make_calculator
         from interforge.teacher.identity import teacher_identity
     except ImportError as err:
-        raise InterforgeError(f"no teacher available ({err}); pass --calculator or --bulk-cells scale") from None
+        raise InterforgeError(f"no teacher available ({err}); pass --calculator or --lattices experimental") from None
     section = config_of(args).teacher
     ident = teacher_identity(section)
     return make_calculator(section), f"teacher:{ident.name}:{ident.hash}"
 
 
 def _bulks(args, sec, names):
-    from interforge.interfaces import parse_scale, prepare_bulk
+    from interforge.interfaces import prepare_bulk
 
-    mode = args.bulk_cells or sec.bulk_cells
-    scale = parse_scale(sec.scale + (args.scale or []))
-    calc, ident = _calculator(args) if mode == "relax" else (None, None)
+    lattices = args.lattices or sec.lattices
+    calc, ident = _calculator(args) if lattices == "teacher" else (None, None)
     cache = workdir_of(args) / "cache" / "bulk-relax"
     out = {}
     for name in names:
         try:
-            b = prepare_bulk(name, mode, scale, calc, cache, fmax=sec.relax_fmax, steps=sec.relax_steps,
+            b = prepare_bulk(name, lattices, calc, cache, fmax=sec.lattice_fmax, steps=sec.lattice_steps,
                              identity=ident)
         except InterforgeError:
             raise
@@ -51,9 +50,9 @@ def _bulks(args, sec, names):
 
 
 def _common(p):
-    p.add_argument("--bulk-cells", choices=["relax", "scale", "as-is"],
-                   help="cells for matching: relax with the teacher (cached), scale, or as in the library")
-    p.add_argument("--scale", nargs="+", metavar="PHASE=FACTOR", help="isotropic scale factors (with --bulk-cells scale)")
+    p.add_argument("--lattices", choices=["experimental", "teacher"],
+                   help="lattices for matching: the library's published cells, or the cells the teacher relaxes to "
+                        "(cached; default [interfaces] lattices = teacher)")
     p.add_argument("--calculator", metavar="MODULE:FACTORY", help="ASE calculator instead of the configured teacher")
 
 
@@ -126,7 +125,7 @@ def run_search(args):
                 misses.append(str(err))
     if not found:
         raise InterforgeError(misses[0] if len(misses) == 1 else
-                              f"no lattice match for any of the {len(misses)} phase pairs within the limits; relax them")
+                              f"no lattice match for any of the {len(misses)} phase pairs within the limits")
     out = Path(args.out) if args.out else workdir_of(args) / "interfaces"
     paths = write_candidates(found, out)
     fig = plot_candidates(found, out / "candidates.png")

@@ -7,7 +7,8 @@ from interforge.config.base import Section
 
 class InterfaceSpec(Section):
     """One interface cell of the project: the smallest lattice match of a substrate/film pair
-    (optionally with given Miller indices), built with the given block thicknesses."""
+    (optionally with given Miller indices), built with the given block thicknesses on the library's
+    (experimental) lattices, like the project's bulk cells; no scale factors."""
 
     substrate: str = Field(description="Substrate phase (library name) or structure file.")
     film: str = Field(description="Film phase (library name) or structure file.")
@@ -19,7 +20,6 @@ class InterfaceSpec(Section):
     substrate_thickness: float = Field(6.0, gt=0, description="Substrate block thickness, Å.")
     film_thickness: float = Field(8.0, gt=0, description="Film block thickness, Å.")
     termination: int = Field(0, ge=0, description="Termination index of the candidate.")
-    scale_substrate: float = Field(1.0, gt=0, description="Isotropic scale of the substrate cell before matching (1.010 mimics PBE ZrO2).")
 
 
 class StructuresSection(Section):

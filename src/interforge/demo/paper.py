@@ -22,8 +22,6 @@ PAPER_INTERFACES = [
     ("c-ZrO2", (1, 1, 5), "alpha-Li2ZrCl6", (0, 0, 1)),
     ("m-ZrO2", (0, 1, 0), "alpha-Li2ZrCl6", (2, 0, 1)),
 ]
-#: ZrO2 cells scaled as a PBE relaxation would (the paper used Materials Project PBE cells).
-ZRO2_SCALE = 1.010
 BULK_ATOMS = {"alpha-Li2ZrCl6": 3888, "ideal-Li2ZrCl6": 2592, "beta-Li2ZrCl6": 2592}
 
 
@@ -31,16 +29,37 @@ def _same_family(a, b) -> bool:
     return sorted(abs(int(x)) for x in a) == sorted(abs(int(x)) for x in b)
 
 
-def _paper_interface(sub_name, sub_hkl, film_name, film_hkl, cfg: InterforgeConfig):
-    from interforge.interfaces.builder import build_interface, production_size
+def _paper_bulks(cfg: InterforgeConfig, cache_dir: Path) -> dict:
+    """The phases of the paper's interfaces on the lattices of ``[interfaces] lattices``: the library's published
+    cells, or the cells the configured teacher relaxes to (cached in ``cache_dir``). No scale factors."""
     from interforge.interfaces.inputs import prepare_bulk
-    from interforge.interfaces.matching import search
 
-    sub = prepare_bulk(sub_name, mode="scale", scale={sub_name: ZRO2_SCALE})
-    film = prepare_bulk(film_name, mode="as-is")
+    names = list(dict.fromkeys([p[0] for p in PAPER_INTERFACES] + [p[2] for p in PAPER_INTERFACES]))
     s = cfg.interfaces
-    cands = [c for c in search(sub, film, max_miller=s.max_miller, max_area=s.max_area, max_strain=s.max_strain,
-                               max_angle_strain=s.max_angle_strain)
+    calc = ident = None
+    if s.lattices == "teacher":
+        from interforge.teacher import make_calculator
+        from interforge.teacher.identity import teacher_identity
+
+        calc = make_calculator(cfg.teacher)
+        ident = teacher_identity(cfg.teacher)
+        ident = f"teacher:{ident.name}:{ident.hash}"
+    return {n: prepare_bulk(n, s.lattices, calc, cache_dir, fmax=s.lattice_fmax, steps=s.lattice_steps, identity=ident)
+            for n in names}
+
+
+def _paper_interface(sub_name, sub_hkl, film_name, film_hkl, cfg: InterforgeConfig, bulks: dict):
+    from interforge.interfaces.builder import build_interface, production_size
+    from interforge.interfaces.matching import NoMatchError, search
+
+    sub, film = bulks[sub_name], bulks[film_name]
+    s = cfg.interfaces
+    try:
+        found = search(sub, film, max_miller=s.max_miller, max_area=s.max_area, max_strain=s.max_strain,
+                       max_angle_strain=s.max_angle_strain)
+    except NoMatchError:
+        found = []
+    cands = [c for c in found
              if _same_family(c.substrate_miller, sub_hkl) and _same_family(c.film_miller, film_hkl)]
     if not cands:
         return None, None
@@ -99,9 +118,11 @@ def write_paper_inputs(out_dir: str | Path, cfg: InterforgeConfig | None = None)
     index["nep_in"] = str((out / "nep" / "nep.in").resolve())
 
     p = cfg.production
+    bulks = _paper_bulks(cfg, out / "cache" / "bulk-relax")
+    index["lattices"] = cfg.interfaces.lattices
     for sub, sh, film, fh in PAPER_INTERFACES:
         name = f"{sub}_{''.join(map(str, sh))}__{film}_{''.join(map(str, fh))}"
-        cand, cell = _paper_interface(sub, sh, film, fh, cfg)
+        cand, cell = _paper_interface(sub, sh, film, fh, cfg, bulks)
         if cand is None:
             log.warning("no match for %s within the limits", name)
             index["interfaces"].append({"name": name, "error": "no lattice match within the configured limits"})

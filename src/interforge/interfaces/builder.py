@@ -180,7 +180,7 @@ def build_interface(
     fil = make_block(film, candidate.film_miller_primitive, lat_rep @ np.array(candidate.film_supercell),
                      term["film"]["shift"], n_f)
     # The candidate was matched on particular bulk cells; building on different ones (another
-    # --bulk-cells/--scale) changes the strain silently, so say so.
+    # --lattices) changes the strain silently, so say so.
     expected = np.sort(np.linalg.norm(lat_rep @ np.array(candidate.substrate_vectors), axis=1))
     got = np.sort(np.linalg.norm(sub.cell2d, axis=1))
     if np.max(np.abs(got / expected - 1)) > 1e-3:

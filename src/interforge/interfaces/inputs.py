@@ -8,21 +8,11 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 from interforge.errors import InterforgeError
 from interforge.interfaces.matching import BulkInput
-from interforge.interfaces.relax import relax_bulk, scale_bulk
+from interforge.interfaces.relax import relax_bulk
 
-
-def parse_scale(items: list[str] | None) -> dict[str, float]:
-    """['c-ZrO2=1.010', ...] -> {'c-ZrO2': 1.01}."""
-    out = {}
-    for item in items or []:
-        name, sep, value = item.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise InterforgeError(f"scale entry must look like PHASE=FACTOR, got '{item}'") from None
-        if not sep:
-            raise InterforgeError(f"scale entry must look like PHASE=FACTOR, got '{item}'")
-    return out
+#: Where the lattices used for matching come from: the library's published (experimental) cells, or the
+#: cells the chosen teacher relaxes to (positions and cell; cached).
+LATTICE_SOURCES = ("experimental", "teacher")
 
 
 def load_bulk(spec: str) -> BulkInput:
@@ -41,24 +31,20 @@ def load_bulk(spec: str) -> BulkInput:
     return BulkInput(phase.name, sym, ordered, source="library")
 
 
-def prepare_bulk(spec: str, mode: str = "relax", scale: dict[str, float] | None = None, calculator=None,
-                 cache_dir: str | Path | None = None, fmax: float = 0.05, steps: int = 200,
-                 identity: str | None = None) -> BulkInput:
-    """Load a phase and bring its cell to the state used for matching.
+def prepare_bulk(spec: str, lattices: str = "teacher", calculator=None, cache_dir: str | Path | None = None,
+                 fmax: float = 0.05, steps: int = 200, identity: str | None = None) -> BulkInput:
+    """Load a phase and bring its cell to the lattice used for matching.
 
-    mode 'relax': relax with ``calculator`` (cached in ``cache_dir``); 'scale': multiply the lattice
-    by ``scale[name]`` (1 when absent); 'as-is': the cell as loaded. ``identity`` names the
-    calculator in the relaxation cache key.
+    ``lattices`` 'experimental': the cell as loaded (the library's published lattice, or the file's);
+    'teacher': relaxed (positions and cell) with ``calculator``, cached in ``cache_dir``; ``identity``
+    names the calculator in the relaxation cache key. No other rescaling exists: the interface search
+    sees either the published lattices or the teacher's.
     """
+    if lattices not in LATTICE_SOURCES:
+        raise InterforgeError(f"unknown lattice source '{lattices}' (choose from {', '.join(LATTICE_SOURCES)})")
     bulk = load_bulk(spec)
-    if mode == "as-is":
+    if lattices == "experimental":
         return bulk
-    if mode == "scale":
-        scale = scale or {}
-        factor = scale.get(bulk.name, scale.get(spec, 1.0))
-        return scale_bulk(bulk, factor) if factor != 1.0 else bulk
-    if mode == "relax":
-        if calculator is None:
-            raise InterforgeError("bulk_cells = 'relax' needs a calculator")
-        return relax_bulk(bulk, calculator, cache_dir, fmax=fmax, steps=steps, identity=identity)
-    raise InterforgeError(f"unknown bulk cell mode '{mode}' (relax, scale or as-is)")
+    if calculator is None:
+        raise InterforgeError("lattices = 'teacher' needs a calculator (the configured teacher or --calculator)")
+    return relax_bulk(bulk, calculator, cache_dir, fmax=fmax, steps=steps, identity=identity)

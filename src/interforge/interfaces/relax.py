@@ -1,8 +1,9 @@
-"""Bulk cells for matching (relaxed with a calculator and cached, or isotropically scaled) and the
-relaxation and ranking of interface candidates by interface energy.
+"""Bulk cells for matching (relaxed with the teacher and cached) and the relaxation and ranking of
+interface candidates by interface energy.
 
-Why relax first: matches at the 1 % level are decided by 0.5–1 % lattice differences, and the
-library's ZrO2 cells are experimental while the paper matched PBE (Materials Project) cells. The
+Why relax: matches at the 1 % level are decided by 0.5–1 % lattice differences; the library's cells
+are published (experimental) ones, while the paper matched PBE (Materials Project) cells. With
+``lattices = "teacher"`` the search sees the lattices of the calculator that labels the data. The
 relaxed cell is symmetrised to the phase's crystal system (an ordered Li2ZrCl6 cell is slightly
 distorted by its ordering) before it is used for matching.
 
@@ -47,16 +48,6 @@ def calculator_identity(calc) -> str:
     except TypeError:
         ptxt = repr(params)
     return f"{cls.__module__}.{cls.__name__}:{ptxt}:{getattr(calc, 'identity', '')}"
-
-
-def scale_bulk(bulk: BulkInput, factor: float) -> BulkInput:
-    """``bulk`` with every lattice vector multiplied by ``factor`` (fractional coordinates kept)."""
-    if not 0.5 < factor < 2.0:
-        raise InterforgeError(f"scale factor {factor} for {bulk.name} is outside (0.5, 2)")
-    lat = Lattice(bulk.structure.lattice.matrix * factor)
-    s = Structure(lat, bulk.structure.species_and_occu, bulk.structure.frac_coords)
-    o = Structure(lat, bulk.ordered.species_and_occu, bulk.ordered.frac_coords)
-    return BulkInput(bulk.name, s, o, None, bulk.source)
 
 
 def symmetrize_parameters(params: tuple[float, ...], crystal_system: str, reference: tuple[float, ...]) -> tuple:
