@@ -30,7 +30,8 @@ def small_set(tmp_path_factory):
 
 
 def test_finished_members_are_skipped(small_set, tmp_path, monkeypatch):
-    settings = NepSection(preset="small", test_fraction=0.2, generation=6, output_interval=3)
+    # workers=1: members train in this process, where the monkeypatch below can see them
+    settings = NepSection(preset="small", test_fraction=0.2, generation=6, output_interval=3, workers=1)
     first = train_committee(str(small_set), tmp_path, settings, committee=2)
     stamps = [os.stat(Path(m.nep_path)).st_mtime_ns for m in first.members]
 
