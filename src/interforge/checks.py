@@ -312,6 +312,8 @@ def _path_text(name: str, path: str | os.PathLike) -> Path:
     text = os.fspath(path)
     if not str(text).strip():
         raise InputError(f"{name}: an empty path")
+    if "\x00" in str(text):
+        raise InputError(f"{name}: the path {str(text)!r} holds a NUL character")
     p = Path(text).expanduser()
     try:
         limit = os.pathconf(_first_existing(p.parent if p.parent != p else p), "PC_NAME_MAX")
@@ -329,6 +331,11 @@ def output_file(name: str, path: str | os.PathLike) -> Path:
     p = _path_text(name, path)
     if p.is_dir():
         raise InputError(f"{name}: {p} is a directory, expected a file path")
+    if str(os.fspath(path)).endswith(("/", os.sep)):
+        raise InputError(f"{name}: {os.fspath(path)} ends with '/' (a folder), expected a file path")
+    if p.exists() and not p.is_file():  # a device, FIFO or socket: the atomic rename would replace it
+        raise InputError(f"{name}: {p} is not a regular file (a device, FIFO or socket); results are written "
+                         "by replacing the file, so name a regular file")
     if p.exists():
         if not os.access(p.parent, os.W_OK | os.X_OK):  # atomic writes replace it from its folder
             raise InputError(f"{name}: cannot replace {p}: its folder is not writable")
@@ -350,10 +357,41 @@ def output_dir(name: str, path: str | os.PathLike) -> Path:
 
 
 def store_path(name: str, url: str) -> str:
-    """A label store given as an SQLite file: its location must be writable (URLs such as postgresql://
-    pass through)."""
+    """A label store given as an SQLite file: its location must be writable and an existing file must not be
+    locked by another process (URLs such as postgresql:// pass through)."""
     if "://" in url:
         return url
     output_file(name, url)
+    store_not_locked(name, url)
     return url
+
+
+#: Seconds a command waits for another process's lock on an existing SQLite file before refusing it
+#: (writers hold their locks for milliseconds; the store's own busy timeout is a minute).
+LOCK_PROBE_S = 5.0
+
+
+def store_not_locked(name: str, path: str | os.PathLike) -> None:
+    """An existing SQLite file can be read within :data:`LOCK_PROBE_S`: a file held by another process's
+    exclusive lock is refused at once (one line) instead of after the store's minute-long busy wait."""
+    import sqlite3
+
+    p = Path(path)
+    if "://" in os.fspath(path) or not p.is_file() or p.stat().st_size == 0:
+        return
+    try:
+        with open(p, "rb") as fh:
+            if fh.read(16) != b"SQLite format 3\x00":
+                return  # not SQLite: the store refuses it with its own message
+        con = sqlite3.connect(f"{p.absolute().as_uri()}?mode=ro", uri=True, timeout=LOCK_PROBE_S)
+        try:
+            con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        finally:
+            con.close()
+    except sqlite3.OperationalError as err:
+        if "locked" in str(err) or "busy" in str(err):
+            raise InputError(f"{name}: {p} is locked by another process (waited {LOCK_PROBE_S:g} s); "
+                             "try again when it is done") from None
+    except (sqlite3.Error, OSError):
+        return  # unreadable or corrupt: the store reports it
 

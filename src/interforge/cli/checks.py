@@ -58,6 +58,46 @@ def nep_file(name: str, path: str, parse: bool = True) -> Path:
     return p
 
 
+def nep_species(path: str | Path) -> list[str] | None:
+    """The species a NEP file's header lists (None when the header cannot be read)."""
+    try:
+        from interforge.nep.modelfile import validate_nep_file
+
+        return list(validate_nep_file(path).types)
+    except Exception:  # noqa: BLE001 - nep_file reports a broken header itself
+        return None
+
+
+def ase_query(name: str, query: str | None) -> None:
+    """An ASE database query (``stage=seed,natoms>4``) that ASE can parse."""
+    if not query:
+        return
+    from ase.db.core import parse_selection
+
+    try:
+        parse_selection(query)
+    except Exception as err:  # noqa: BLE001 - ASE raises ValueError/KeyError/... for broken syntax
+        raise InputError(f"{name}: '{query}' is not an ASE database query ({type(err).__name__}: "
+                         f"{' '.join(str(err).split())}); e.g. 'stage=seed,natoms>4'") from None
+
+
+def calculator_importable(name: str, spec: str | None) -> None:
+    """``module:factory`` names an importable module and an attribute of it that can be called."""
+    if not spec:
+        return
+    if ":" not in spec:
+        raise InputError(f"{name}: must look like module:factory, got '{spec}'")
+    import importlib
+
+    mod, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(mod), attr)
+    except Exception as err:  # noqa: BLE001 - ImportError, AttributeError, errors of the module itself
+        raise InputError(f"{name}: cannot load '{spec}': {type(err).__name__}: {' '.join(str(err).split())}") from None
+    if not callable(factory):
+        raise InputError(f"{name}: '{spec}' is not callable")
+
+
 def ase_database(name: str, path: str | Path) -> Path:
     """An existing ASE SQLite database, opened read-only to look: a file that is not SQLite, or an SQLite file
     without ASE's ``systems`` table, is refused (and never modified)."""
@@ -122,6 +162,8 @@ def _project_store(args, name: str = "[data] db") -> None:
     from interforge.cli.common import config_of, workdir_of
 
     url = config_of(args).data.db
+    if not str(url).strip():
+        raise InputError(f"{name}: an empty store path")
     if "://" not in url:
         url = str(workdir_of(args) / url) if not Path(url).is_absolute() else url
     C.store_path(name, url)
@@ -191,10 +233,17 @@ def _outputs_are_not_inputs(args) -> None:
         outs["out"] = "--out"
     if args.verb == "init":
         outs["path"] = "path"
+    written: dict[Path, str] = {}
     for dest, flag in outs.items():
         value = getattr(args, dest, None)
         if value and Path(value).resolve() in inputs:
             raise InputError(f"{flag}: {value} is an input of this command; it would be overwritten")
+        if value:
+            target = Path(value).resolve()
+            if target in written:
+                raise InputError(f"{flag}: {value} is also {written[target]}; two outputs of one command need "
+                                 "two paths")
+            written[target] = flag
 
 
 # -- per verb ---------------------------------------------------------------------------------------------
@@ -225,8 +274,7 @@ def bulk_order(args) -> None:
     _opt(args, "fmax", gt=0)
     if args.rerank and not args.calculator:
         raise InputError("--rerank: needs --calculator")
-    if args.calculator and ":" not in args.calculator:
-        raise InputError(f"--calculator: must look like module:factory, got '{args.calculator}'")
+    calculator_importable("--calculator", args.calculator)
     C.atom_count("--supercell", float(len(get_phase(args.name).structure())) * math.prod(sc))
 
 
@@ -243,8 +291,7 @@ def _phase_inputs(flag: str, specs) -> None:
 
 
 def _calculator_spec(args) -> None:
-    if getattr(args, "calculator", None) and ":" not in args.calculator:
-        raise InputError(f"--calculator: must look like module:factory, got '{args.calculator}'")
+    calculator_importable("--calculator", getattr(args, "calculator", None))
 
 
 #: Largest search the CLI starts (5x the paper's area): the cost grows steeply with the area (on 2 cores
@@ -279,12 +326,56 @@ def interfaces_search(args) -> None:
     _phase_inputs("--film", args.film)
 
 
+#: Largest --registration-grid: N x N film shifts, each one relaxation per candidate.
+MAX_REGISTRATION_GRID = 10
+
+
+def candidates(name: str, path: str) -> list:
+    """A candidates file of `interfaces search`: readable JSON whose candidates have finite numbers, integer
+    2x2 supercell matrices of non-zero determinant and matched vectors spanning a non-zero area."""
+    import numpy as np
+
+    from interforge.errors import InterforgeError
+    from interforge.interfaces import read_candidates
+
+    p = C.input_file(name, path, text=True)
+    try:
+        cands = read_candidates(p)
+    except InterforgeError as err:
+        raise InputError(f"{name}: {' '.join(str(err).split())}") from None
+    except Exception as err:  # noqa: BLE001 - any other shape (a list of numbers, ...) is not a candidates file
+        raise InputError(f"{name}: {p} is not a candidates file of `interfaces search` "
+                         f"({type(err).__name__}: {' '.join(str(err).split())})") from None
+    for c in cands:
+        try:
+            for key in ("substrate_supercell", "film_supercell"):
+                m = np.asarray(getattr(c, key), dtype=float)
+                if m.shape != (2, 2) or not np.all(np.isfinite(m)) or np.any(m != np.round(m)):
+                    raise InputError(f"{name}: candidate {c.id}: {key} must be a 2x2 integer matrix")
+                if abs(round(float(np.linalg.det(m)))) < 1:
+                    raise InputError(f"{name}: candidate {c.id}: {key} is singular (determinant 0)")
+            for key in ("substrate_vectors", "film_vectors"):
+                v = np.asarray(getattr(c, key), dtype=float)
+                if v.ndim != 2 or v.shape[0] < 2 or not np.all(np.isfinite(v)):
+                    raise InputError(f"{name}: candidate {c.id}: {key} must be two finite vectors")
+                a, b = np.zeros(3), np.zeros(3)
+                a[:min(3, v.shape[1])], b[:min(3, v.shape[1])] = v[0][:3], v[1][:3]
+                if float(np.linalg.norm(np.cross(a, b))) < 1e-6:
+                    raise InputError(f"{name}: candidate {c.id}: {key} span no area (parallel or zero vectors)")
+        except InputError:
+            raise
+        except Exception as err:  # noqa: BLE001 - wrong types inside a candidate
+            raise InputError(f"{name}: candidate {getattr(c, 'id', '?')} is malformed ({type(err).__name__}: "
+                             f"{' '.join(str(err).split())})") from None
+    return cands
+
+
 def interfaces_rank(args) -> None:
     _int(args, "keep", ge=1)
     _int(args, "steps", ge=1)
-    _int(args, "registration_grid", ge=1)
+    _int(args, "registration_grid", ge=1, le=MAX_REGISTRATION_GRID)
     _calculator_spec(args)
-    C.input_file("--candidates", args.candidates, text=True)
+    candidates("--candidates", args.candidates)
 
 
 #: Upper bound of the number density of the solids built here, atoms/Å^3 (ZrO2 0.09, Li2ZrCl6 0.06).
@@ -292,8 +383,6 @@ _DENSITY_BOUND = 0.15
 
 
 def interfaces_build(args) -> None:
-    from interforge.interfaces import read_candidates
-
     _int(args, "termination", ge=0)
     _opt(args, "lateral", gt=0)
     _int(args, "atoms", ge=1)
@@ -306,8 +395,7 @@ def interfaces_build(args) -> None:
     _calculator_spec(args)
     if args.atoms is not None:
         C.atom_count("--atoms", args.atoms)
-    C.input_file("--candidates", args.candidates, text=True)
-    cands = read_candidates(args.candidates)
+    cands = candidates("--candidates", args.candidates)
     cand = next((c for c in cands if c.id == args.id), None) if args.id else (cands[0] if cands else None)
     if cand is None:
         return  # the verb says which id is missing
@@ -328,6 +416,26 @@ def interfaces_build(args) -> None:
         C.atom_count("--lateral", per_A * (t_s + t_f) * m1 * m2)
 
 
+def _finite_labels(name: str, atoms) -> None:
+    """The energy, forces and stress a frame carries are finite (a NaN label would poison training)."""
+    import numpy as np
+
+    results = getattr(atoms.calc, "results", None) or {}
+    for key in ("energy", "free_energy", "forces", "stress"):
+        value = results.get(key)
+        if value is None:
+            continue
+        try:
+            ok = bool(np.all(np.isfinite(np.asarray(value, dtype=float))))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InputError(f"{name}: its {key} holds NaN or inf")
+    for key, value in atoms.arrays.items():
+        if key in ("forces", "force") and not np.all(np.isfinite(np.asarray(value, dtype=float))):
+            raise InputError(f"{name}: its {key} hold NaN or inf")
+
+
 def data_import(args) -> None:
     from ase.io import iread
 
@@ -336,6 +444,7 @@ def data_import(args) -> None:
         try:  # labelled frames may sit close together (training data), but must be finite and periodic-sane
             for k, atoms in enumerate(iread(str(p), index=":")):
                 C.structure(f"{p} frame {k}", atoms, check_contacts=False)
+                _finite_labels(f"{p} frame {k}", atoms)
         except InputError:
             raise
         except Exception:  # noqa: BLE001 - the store's reader reports unreadable files itself
@@ -346,8 +455,29 @@ def data_import(args) -> None:
         _project_store(args)
 
 
+def _store_option(args) -> None:
+    """--db (else the project's store) of a verb that reads the store: not locked by another process."""
+    from interforge.cli.common import config_of, workdir_of
+
+    url = args.db or config_of(args).data.db
+    if not str(url).strip():
+        raise InputError(f"{'--db' if args.db else '[data] db'}: an empty store path")
+    if "://" in url:
+        return
+    p = Path(url)
+    if not args.db and not p.is_absolute():
+        p = workdir_of(args) / p
+    C.store_not_locked("--db" if args.db else "[data] db", p)
+
+
 def data_export(args) -> None:
     _opt(args, "test_fraction", ge=0, lt=1)
+    ase_query("--query", args.query)
+    _store_option(args)
+
+
+def data_stats(args) -> None:
+    _store_option(args)
 
 
 def label(args) -> None:
@@ -358,6 +488,7 @@ def label(args) -> None:
         C.structure_file("input", p)
     if args.query and p.suffix not in (".db", ".sqlite"):
         raise InputError(f"--query: selects rows of an ASE database input, but {p} is a structure file")
+    ase_query("--query", args.query)
     if args.teacher:
         teacher_name("--teacher", args.teacher)
     if args.model:
@@ -377,6 +508,31 @@ def label(args) -> None:
         section.model_path = args.model
     teacher_ready("--teacher" if args.teacher else "[teacher]", section,
                   args.executor or config_of(args).workflow.executor)
+    _label_species(args, p, section)
+
+
+def _label_species(args, p: Path, section) -> None:
+    """A NEP teacher knows every element of a structure-file input (else every label fails, exit 5)."""
+    from interforge.teacher.identity import canonical_name
+
+    model = getattr(section, "model_path", None)
+    if canonical_name(section.name) not in ("nep",) or not model or p.suffix in (".db", ".sqlite"):
+        return
+    species = nep_species(model)
+    if not species:
+        return
+    from ase.io import iread
+
+    seen: set[str] = set()
+    try:
+        for atoms in iread(str(p), index=":"):
+            seen |= set(atoms.get_chemical_symbols())
+    except Exception:  # noqa: BLE001 - the labeller reports unreadable frames itself
+        return
+    missing = sorted(seen - set(species))
+    if missing:
+        raise InputError(f"input: {p} holds {', '.join(missing)}, for which the nep teacher {model} has no "
+                         f"parameters (it knows {', '.join(species)})")
 
 
 def train(args) -> None:
@@ -392,6 +548,7 @@ def train(args) -> None:
             C.structure_file("--db", p)
         elif p.suffix.lower() in (".db", ".sqlite"):
             C.input_file("--db", p, text=False)
+            C.store_not_locked("--db", p)
 
 
 def _project_teacher(args) -> None:
@@ -418,25 +575,64 @@ def learn(args) -> None:
     _search_limits(config_of(args))
 
 
+def _project_elements(args) -> set[str]:
+    """Elements of the project's library phases and interface sides (files and unknown names are skipped:
+    the verb reports them)."""
+    from interforge.cli.common import config_of
+    from interforge.structures import get_phase
+
+    cfg = config_of(args)
+    names = list(cfg.structures.phases)
+    for spec in cfg.structures.interfaces:
+        names += [getattr(spec, "substrate", None), getattr(spec, "film", None)]
+    out: set[str] = set()
+    for n in names:
+        if not isinstance(n, str):
+            continue
+        try:
+            st = get_phase(n).structure()
+            if hasattr(st, "get_chemical_symbols"):
+                out |= set(st.get_chemical_symbols())
+            else:  # a pymatgen Structure (oxidation states and partial occupancies)
+                out |= {str(e.symbol) for e in st.composition.element_composition.elements}
+        except Exception:  # noqa: BLE001
+            continue
+    return out
+
+
 def validate_verb(args) -> None:
     nep_file("--model", args.model)
+    species = nep_species(args.model)
+    if species:
+        missing = sorted(_project_elements(args) - set(species))
+        if missing:
+            raise InputError(f"--model: {args.model} has no parameters for {', '.join(missing)} (it knows "
+                             f"{', '.join(species)}), which the project's structures hold")
     _project_teacher(args)
+
+
+#: Upper bounds of `md` (beyond them the dynamics are meaningless or overflow): 10^5 K, 10^7 bar (1 TPa),
+#: 10^10 steps, a 64-bit seed.
+from interforge.config import MAX_SEED, MAX_TEMPERATURE_K  # noqa: E402 - the project file's bounds too
+
+MAX_PRESSURE_BAR = 1e7
+MAX_STEPS = 10**10
 
 
 def md(args) -> None:
     from interforge.cli.common import config_of
     from interforge.structures import read_structure
 
-    temps = _opt(args, "temperature", gt=0)
+    temps = _opt(args, "temperature", gt=0, le=MAX_TEMPERATURE_K)
     if temps is not None and len(temps) > 2:
         raise InputError(f"--temperature: takes one value or two (a ramp), got {len(temps)}")
-    _opt(args, "pressure")
-    _int(args, "steps", ge=1)
+    _opt(args, "pressure", ge=-MAX_PRESSURE_BAR, le=MAX_PRESSURE_BAR)
+    _int(args, "steps", ge=1, le=MAX_STEPS)
     _opt(args, "timestep", gt=0)
     _int(args, "dump_interval", ge=1)
     _int(args, "thermo_interval", ge=1)
     _int(args, "checkpoint_interval", ge=0)
-    _int(args, "seed", ge=0)
+    _int(args, "seed", ge=0, le=MAX_SEED)
     if args.model:
         engine = args.engine or config_of(args).md.engine
         for m in args.model:
@@ -461,6 +657,17 @@ def md(args) -> None:
     if tripped:  # the guard would stop the run at its first check: refuse it before any dynamics
         raise InputError(f"structure: {tripped[1]} ([md] min_distance_A, the min_distance guard); refusing to "
                          "start MD")
+    if args.model:
+        kinds = {m: nep_species(m) for m in args.model}
+        known = [tuple(sorted(v)) for v in kinds.values() if v]
+        if len(set(known)) > 1:
+            raise InputError(f"--model: the committee members know different species: "
+                             f"{'; '.join(f'{m}: {chr(44).join(v or [])}' for m, v in kinds.items())}")
+        if known:
+            missing = sorted(set(atoms.get_chemical_symbols()) - set(known[0]))
+            if missing:
+                raise InputError(f"structure: holds {', '.join(missing)}, for which {args.model[0]} has no "
+                                 f"parameters (it knows {', '.join(known[0])})")
 
 
 _TIME_KEY = re.compile(rb"(?:^|\s)(?:time_ps|Time_ps)=\s*\"?([-+0-9.eE]+|nan|inf)", re.IGNORECASE)
@@ -578,6 +785,7 @@ RULES = {
     ("interfaces", "build"): interfaces_build,
     ("data", "import"): data_import,
     ("data", "export"): data_export,
+    ("data", "stats"): data_stats,
     ("label", None): label,
     ("train", None): train,
     ("seed", None): seed,

@@ -26,6 +26,10 @@ def config_of(args: argparse.Namespace) -> InterforgeConfig:
     """The validated project configuration named by --config (paper defaults without one)."""
     cached = getattr(args, "_config", None)
     if cached is None:
+        if getattr(args, "config", None):
+            from interforge.checks import input_file
+
+            input_file("--config", args.config, text=True, allow_empty=True)  # a device, FIFO or folder: one clear line
         cached = load_config(args.config)
         args._config = cached
     return cached
@@ -36,7 +40,13 @@ def workdir_of(args: argparse.Namespace) -> Path:
     if getattr(args, "workdir", None):
         return Path(args.workdir).resolve()
     if getattr(args, "config", None):
-        return config_of(args).workdir
+        cfg = config_of(args)
+        try:
+            return cfg.workdir
+        except ValueError as err:  # a NUL character in [project] workdir
+            from interforge.errors import InputError
+
+            raise InputError(f"[project] workdir: not a usable path ({err})") from None
     return Path.cwd()
 
 

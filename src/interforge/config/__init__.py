@@ -85,6 +85,11 @@ def _format_validation_error(source: str, err: ValidationError) -> str:
     return msg + (f" (+{more} more problem{'s' if more > 1 else ''})" if more else "")
 
 
+#: Largest temperature and seed a project file may hold (as on the command line, interforge.checks).
+MAX_TEMPERATURE_K = 1e5
+MAX_SEED = 2**63 - 1
+
+
 def _temperature_keys(section: Any, prefix: str = "") -> list[tuple[str, Any]]:
     """(dotted key, value) of every temperature in the configuration: fields named ``*_K`` or
     ``*temperatures_K`` (K), nested sections included."""
@@ -109,6 +114,11 @@ def check_config(cfg: InterforgeConfig, source: str = "<config>") -> InterforgeC
         bad = [v for v in values if v is not None and not v > 0]
         if bad:
             raise ConfigError(f"{source}: key '{key}': temperatures must be > 0 K (got {bad[0]!r})")
+        hot = [v for v in values if v is not None and v > MAX_TEMPERATURE_K]
+        if hot:
+            raise ConfigError(f"{source}: key '{key}': temperatures must be <= {MAX_TEMPERATURE_K:g} K (got {hot[0]!r})")
+    if not 0 <= cfg.project.seed <= MAX_SEED:
+        raise ConfigError(f"{source}: key 'project.seed': must be >= 0 and <= 2^63 - 1 (got {cfg.project.seed!r})")
     from interforge.teacher import teacher_names
     from interforge.teacher.identity import canonical_name
 

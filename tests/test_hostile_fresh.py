@@ -1,0 +1,209 @@
+"""Issue 16 acceptance: a second, independently written set of hostile inputs (about 220 tried by hand in a
+subprocess harness); this table keeps the ones that failed before the fix. Each asserts exit code 2, one
+error line, no traceback, input files byte-identical and no output left behind."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+
+from interforge.cli.main import main
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = REPO / "examples" / "small" / "interforge.toml"
+CANDIDATES = Path(__file__).resolve().parent / "data" / "hostile" / "candidates.json"
+
+NAN_E = ('2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=nan Lattice="5 0 0 0 5 0 0 0 5" pbc="T T T"\n'
+         "Si 0 0 0 0 0 0\nSi 2 2 2 0 0 0\n")
+NAN_F = ('2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.0 Lattice="5 0 0 0 5 0 0 0 5" pbc="T T T"\n'
+         "Si 0 0 0 nan 0 0\nSi 2 2 2 0 0 0\n")
+CU = '1\nLattice="3.6 0 0 0 3.6 0 0 0 3.6" pbc="T T T"\nCu 0 0 0\n'
+
+
+@pytest.fixture
+def d(tmp_path, nep_fixture_dir):
+    """A user's folder: a structure, a labelled frame, a NEP model, notes, an ASE database."""
+    si = bulk("Si", "diamond", a=5.43, cubic=True)
+    write(tmp_path / "si.extxyz", si)
+    lab = si.copy()
+    lab.calc = SinglePointCalculator(lab, energy=-43.0, forces=np.zeros((8, 3)), stress=np.zeros(6))
+    write(tmp_path / "lab.extxyz", lab)
+    (tmp_path / "nep.txt").write_bytes((nep_fixture_dir / "Si_2022_NEP4_5body.txt").read_bytes())
+    (tmp_path / "c.txt").write_bytes((nep_fixture_dir / "C_2022_NEP4.txt").read_bytes())
+    (tmp_path / "notes.txt").write_text("hello\n")
+    (tmp_path / "cu.xyz").write_text(CU)
+    (tmp_path / "nanE.extxyz").write_text(NAN_E)
+    (tmp_path / "nanF.extxyz").write_text(NAN_F)
+    (tmp_path / "ints.json").write_text("[1, 2, 3]")
+    cands = json.loads(CANDIDATES.read_text())
+    cands[0]["substrate_supercell"] = [[1, 1], [1, 1]]
+    (tmp_path / "singular.json").write_text(json.dumps(cands))
+    import ase.db
+
+    ase.db.connect(str(tmp_path / "ase.db")).write(si)
+    os.mkfifo(tmp_path / "fifo")
+    os.symlink("/dev/urandom", tmp_path / "urandom.toml")
+    os.symlink("/dev/null", tmp_path / "null.json")
+    return tmp_path
+
+
+def _toml(d: Path, text: str) -> str:
+    (d / "c.toml").write_text(text)
+    return str(d / "c.toml")
+
+
+def _snapshot(d: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(d.rglob("*")):
+        if p.is_symlink():
+            out[str(p)] = "link:" + os.readlink(p)
+        elif stat.S_ISFIFO(p.lstat().st_mode):
+            out[str(p)] = "fifo"
+        elif p.is_file():
+            out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+        else:
+            out[str(p)] = "dir"
+    return out
+
+
+# name, argv (D = the user's folder), the rule the one error line names
+CASES = [
+    # outputs that are not regular files were replaced by the atomic rename (as root: /dev/null, /dev/full)
+    ("json-to-fifo", ["bulk", "list", "--json", "D/fifo"], "not a regular file"),
+    ("json-to-link-to-dev-null", ["bulk", "list", "--json", "D/null.json"], "not a regular file"),
+    ("init-onto-fifo", ["init", "D/fifo", "--force"], "not a regular file"),
+    # two outputs of one command on one path: the second replaced the first
+    ("init-json-is-path", ["init", "D/new.toml", "--json", "D/new.toml"], "two outputs"),
+    ("bulk-build-json-is-output", ["bulk", "build", "c-ZrO2", "-o", "D/x.xyz", "--json", "D/x.xyz"], "two outputs"),
+    # a file path ending in '/' wrote a file named like the folder
+    ("json-trailing-slash", ["bulk", "list", "--json", "D/newdir/"], "ends with '/'"),
+    # project files
+    ("config-workdir-nul", ["bulk", "list", "--config", "TOML:[project]\nworkdir = \"a\\u0000b\"\n"], "workdir"),
+    ("config-temperature-1e308", ["bulk", "list", "--config", "TOML:[sampling]\ntemperatures_K = [1e308]\n"],
+     "<= 100000 K"),
+    ("config-seed-huge", ["bulk", "list", "--config", "TOML:[project]\nseed = 99999999999999999999999\n"],
+     "project.seed"),
+    ("config-link-to-urandom", ["bulk", "list", "--config", "D/urandom.toml"], "not a regular file"),
+    ("config-fifo", ["bulk", "list", "--config", "D/fifo"], "not a regular file"),
+    ("seed-store-empty", ["seed", "--config", "TOML:[data]\ndb = \"\"\n", "--workdir", "D/w"], "empty store path"),
+    # interfaces candidates
+    ("rank-candidates-list-of-ints", ["interfaces", "rank", "--candidates", "D/ints.json", "--out", "D/o"],
+     "not a candidates file"),
+    ("rank-registration-grid-huge", ["interfaces", "rank", "--candidates", str(CANDIDATES),
+                                     "--registration-grid", "100000", "--out", "D/o"], "<= 10"),
+    ("build-singular-supercell", ["interfaces", "build", "--candidates", "D/singular.json", "--lattices",
+                                  "experimental", "--out", "D/o"], "singular"),
+    ("bulk-order-calculator-missing", ["bulk", "order", "alpha-Li2ZrCl6", "--rerank", "1", "--calculator",
+                                       "nosuchmodule:X"], "cannot load"),
+    # data
+    ("import-nan-energy", ["data", "import", "D/nanE.extxyz", "--db", "D/s.db"], "energy holds NaN"),
+    ("import-nan-forces", ["data", "import", "D/nanF.extxyz", "--db", "D/s.db"], "forces holds NaN"),
+    ("export-query-garbage", ["data", "export", "--db", "D/store.db", "--out", "D/o", "--query", "((( stage=="],
+     "not an ASE database query"),
+    ("label-query-garbage", ["label", "D/ase.db", "--db", "D/s.db", "--query", "x==", "--teacher", "nep",
+                             "--model", "D/nep.txt"], "not an ASE database query"),
+    ("label-species-unknown-to-nep-teacher", ["label", "D/cu.xyz", "--db", "D/s.db", "--teacher", "nep",
+                                              "--model", "D/nep.txt"], "no parameters"),
+    # md ranges and species
+    ("md-temperature-1e308", ["md", "--model", "D/nep.txt", "--ensemble", "nvt", "--temperature", "1e308",
+                              "--steps", "5", "--out", "D/o", "D/si.extxyz"], "<= 100000"),
+    ("md-pressure-1e308", ["md", "--model", "D/nep.txt", "--ensemble", "npt", "--pressure", "1e308",
+                           "--temperature", "300", "--steps", "5", "--out", "D/o", "D/si.extxyz"], "--pressure"),
+    ("md-steps-1e23", ["md", "--model", "D/nep.txt", "--temperature", "300", "--steps",
+                       "99999999999999999999999", "--out", "D/o", "D/si.extxyz"], "--steps"),
+    ("md-seed-1e23", ["md", "--model", "D/nep.txt", "--temperature", "300", "--steps", "5", "--seed",
+                      "99999999999999999999999", "--out", "D/o", "D/si.extxyz"], "--seed"),
+    ("md-species-unknown-to-model", ["md", "--model", "D/nep.txt", "--ensemble", "nvt", "--temperature", "300",
+                                     "--steps", "5", "--out", "D/o", "D/cu.xyz"], "no parameters"),
+    ("md-committee-mixed-species", ["md", "--model", "D/nep.txt", "D/c.txt", "--ensemble", "nvt",
+                                    "--temperature", "300", "--steps", "5", "--out", "D/o", "D/si.extxyz"],
+     "different species"),
+    # validate: a model that does not know the project's elements started minutes of teacher MD
+    ("validate-model-species", ["validate", "--model", "D/nep.txt", "--config", str(SMALL), "--workdir", "D/w"],
+     "no parameters for"),
+]
+
+
+def _store(d: Path) -> None:
+    assert main(["data", "import", str(d / "lab.extxyz"), "--db", str(d / "store.db"), "--workdir", str(d)]) == 0
+
+
+@pytest.mark.parametrize("name,argv,rule", CASES, ids=[c[0] for c in CASES])
+def test_fresh_hostile(name, argv, rule, d, capsys, monkeypatch):
+    if "D/store.db" in argv:
+        _store(d)
+    monkeypatch.chdir(d)
+    args = []
+    for a in argv:
+        if a.startswith("TOML:"):
+            a = _toml(d, a[5:])
+        args.append(a.replace("D/", f"{d}/"))
+    if "--workdir" not in args and not any(a.startswith("--config") for a in args):
+        args += ["--workdir", str(d)]
+    capsys.readouterr()
+    before = _snapshot(d)
+    code = main(args)
+    err = capsys.readouterr().err
+    errors = [ln for ln in err.splitlines() if "error" in ln]
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert len(errors) == 1 and errors[0].startswith("interforge: error:"), err
+    assert rule in errors[0], errors[0]
+    after = _snapshot(d)
+    new = {k for k in after if k not in before and not k.endswith("interforge.log")}
+    assert not new, new
+    assert {k: v for k, v in after.items() if k in before and not k.endswith("interforge.log")} == \
+        {k: v for k, v in before.items() if not k.endswith("interforge.log")}
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_store_locked_by_another_process_is_refused_at_once(d, capsys):
+    """An SQLite store held by another process's exclusive lock: refused within seconds, not after the store's
+    one-minute busy wait, and left as it was."""
+    _store(d)
+    db = d / "store.db"
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    locker = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+         "c.execute('PRAGMA locking_mode=EXCLUSIVE'); c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); "
+         "time.sleep(60)", str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert locker.stdout.readline().strip() == "locked"
+        for argv in (["data", "stats", "--db", str(db)],
+                     ["data", "export", "--db", str(db), "--out", str(d / "o")],
+                     ["data", "import", str(d / "lab.extxyz"), "--db", str(db)]):
+            t0 = time.monotonic()
+            code = main(argv + ["--workdir", str(d)])
+            err = capsys.readouterr().err
+            assert code == 2, err
+            assert "locked by another process" in err
+            assert time.monotonic() - t0 < 30
+        assert not (d / "o").exists()
+    finally:
+        locker.kill()
+        locker.wait()
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    with sqlite3.connect(db) as con:  # readable again once the other process is gone
+        assert con.execute("SELECT COUNT(*) FROM systems").fetchone()[0] == 1
+
+
+def test_subprocess_json_onto_a_fifo_neither_hangs_nor_replaces_it(d):
+    """The same rule from the installed command line: one line, exit 2, the FIFO still a FIFO."""
+    r = subprocess.run([sys.executable, "-m", "interforge.cli.main", "bulk", "list", "--json", str(d / "fifo"),
+                        "--workdir", str(d)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert stat.S_ISFIFO((d / "fifo").lstat().st_mode)
