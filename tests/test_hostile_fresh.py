@@ -54,6 +54,8 @@ def d(tmp_path, nep_fixture_dir):
     import ase.db
 
     ase.db.connect(str(tmp_path / "ase.db")).write(si)
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "results.json").write_text('{"temperature_K": 600}')
     os.mkfifo(tmp_path / "fifo")
     os.symlink("/dev/urandom", tmp_path / "urandom.toml")
     os.symlink("/dev/null", tmp_path / "null.json")
@@ -108,6 +110,14 @@ CASES = [
                                   "experimental", "--out", "D/o"], "singular"),
     ("bulk-order-calculator-missing", ["bulk", "order", "alpha-Li2ZrCl6", "--rerank", "1", "--calculator",
                                        "nosuchmodule:X"], "cannot load"),
+    # the label store is an input too: --json onto it replaced the whole store with JSON (exit 0)
+    ("stats-json-is-the-store", ["data", "stats", "--db", "D/store.db", "--json", "D/store.db"], "is an input"),
+    ("import-json-is-the-store", ["data", "import", "D/lab.extxyz", "--db", "D/store.db", "--json", "D/store.db"],
+     "is an input"),
+    ("train-json-is-the-store", ["train", "--db", "D/store.db", "--out", "D/t", "--json", "D/store.db"],
+     "is an input"),
+    # report --out onto a results file the page reads
+    ("report-out-is-results-json", ["report", "D/r", "--out", "D/r/results.json"], "not an HTML page"),
     # data
     ("import-nan-energy", ["data", "import", "D/nanE.extxyz", "--db", "D/s.db"], "energy holds NaN"),
     ("import-nan-forces", ["data", "import", "D/nanF.extxyz", "--db", "D/s.db"], "forces holds NaN"),

@@ -217,7 +217,8 @@ def common(args: argparse.Namespace, workdir: Path) -> None:
 
 
 #: Options that name input files of a verb.
-INPUT_OPTIONS = ("structure", "trajectory", "input", "files", "results", "candidates", "model", "init", "config")
+INPUT_OPTIONS = ("structure", "trajectory", "input", "files", "results", "candidates", "model", "init", "config",
+                 "db")
 
 
 def _outputs_are_not_inputs(args) -> None:
@@ -226,8 +227,8 @@ def _outputs_are_not_inputs(args) -> None:
     for dest in INPUT_OPTIONS:
         value = getattr(args, dest, None)
         for v in value if isinstance(value, list) else [value]:
-            if isinstance(v, str) and v and Path(v).is_file():
-                inputs.add(Path(v).resolve())
+            if isinstance(v, str) and v and "://" not in v and Path(v).is_file():
+                inputs.add(Path(v).resolve())  # --db: the label store is read (and written) in place
     outs = dict(OUTPUT_FILES)
     if args.verb in OUT_IS_A_FILE:
         outs["out"] = "--out"
@@ -773,6 +774,13 @@ def report(args) -> None:
     p = Path(args.folder)
     if not p.is_dir():
         raise InputError(f"DIR: {p} is {'not a folder' if p.exists() else 'not found'}")
+    out = Path(args.out) if args.out else p / "report.html"
+    if out.is_file() and out.stat().st_size > 0:  # replace an earlier page, never a results file the page reads
+        with open(out, "rb") as fh:
+            head = fh.read(512).lower()
+        if b"<html" not in head and b"<!doctype html" not in head:
+            raise InputError(f"--out: {out} exists and is not an HTML page (a results file?); it would be "
+                             "overwritten; name a new file")
 
 
 #: (verb, action) -> the verb's rules.
