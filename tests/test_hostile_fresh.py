@@ -116,6 +116,9 @@ CASES = [
      "is an input"),
     ("train-json-is-the-store", ["train", "--db", "D/store.db", "--out", "D/t", "--json", "D/store.db"],
      "is an input"),
+    # a FIFO as the store of a reading verb: "no such store" (it exists), now named for what it is
+    ("stats-store-is-a-fifo", ["data", "stats", "--db", "D/fifo"], "not a regular file"),
+    ("export-store-is-a-folder", ["data", "export", "--db", "D/r", "--out", "D/o"], "a directory"),
     # report --out onto a results file the page reads
     ("report-out-is-results-json", ["report", "D/r", "--out", "D/r/results.json"], "not an HTML page"),
     # data

@@ -468,7 +468,11 @@ def _store_option(args) -> None:
     p = Path(url)
     if not args.db and not p.is_absolute():
         p = workdir_of(args) / p
-    C.store_not_locked("--db" if args.db else "[data] db", p)
+    name = "--db" if args.db else "[data] db"
+    if p.exists() and not p.is_file():
+        raise InputError(f"{name}: {p} is {'a directory' if p.is_dir() else 'not a regular file'}, not an SQLite "
+                         "store")
+    C.store_not_locked(name, p)
 
 
 def data_export(args) -> None:
