@@ -30,6 +30,24 @@ NAN_E = ('2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=nan Lattice="5 0 0
          "Si 0 0 0 0 0 0\nSi 2 2 2 0 0 0\n")
 NAN_F = ('2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.0 Lattice="5 0 0 0 5 0 0 0 5" pbc="T T T"\n'
          "Si 0 0 0 nan 0 0\nSi 2 2 2 0 0 0\n")
+PARTIAL_CIF = """data_x
+_cell_length_a 5.43
+_cell_length_b 5.43
+_cell_length_c 5.43
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'P 1'
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+Si1 Si 0 0 0 0.5
+Si2 Si 0.5 0.5 0.5 1.0
+"""
 CU = '1\nLattice="3.6 0 0 0 3.6 0 0 0 3.6" pbc="T T T"\nCu 0 0 0\n'
 
 
@@ -54,6 +72,11 @@ def d(tmp_path, nep_fixture_dir):
     import ase.db
 
     ase.db.connect(str(tmp_path / "ase.db")).write(si)
+    (tmp_path / "mol.xyz").write_text('2\npbc="F F F"\nSi 0 0 0\nSi 2.3 0 0\n')
+    (tmp_path / "partial.cif").write_text(PARTIAL_CIF)
+    with sqlite3.connect(tmp_path / "user.db") as con:
+        con.execute("CREATE TABLE mine (x)")
+        con.execute("INSERT INTO mine VALUES (42)")
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "results.json").write_text('{"temperature_K": 600}')
     os.mkfifo(tmp_path / "fifo")
@@ -144,6 +167,21 @@ CASES = [
     ("md-committee-mixed-species", ["md", "--model", "D/nep.txt", "D/c.txt", "--ensemble", "nvt",
                                     "--temperature", "300", "--steps", "5", "--out", "D/o", "D/si.extxyz"],
      "different species"),
+    ("md-timestep-1e308", ["md", "--model", "D/nep.txt", "--ensemble", "nvt", "--temperature", "300", "--steps", "5",
+                           "--timestep", "1e308", "--out", "D/o", "D/si.extxyz"], "--timestep"),
+    ("md-molecule-without-cell", ["md", "--model", "D/nep.txt", "--ensemble", "nvt", "--temperature", "300",
+                                  "--steps", "5", "--out", "D/o", "D/mol.xyz"], "no cell"),
+    ("md-partial-occupancy-cif", ["md", "--model", "D/nep.txt", "--ensemble", "nvt", "--temperature", "300",
+                                  "--steps", "5", "--out", "D/o", "D/partial.cif"], "partial occupancies"),
+    ("train-generation-1e20", ["train", "--db", "D/store.db", "--out", "D/t", "--generation",
+                               "99999999999999999999"], "--generation"),
+    # a user's own SQLite file read as structures: ASE's reader added its tables to it
+    ("md-structure-is-a-user-sqlite", ["md", "--model", "D/nep.txt", "--temperature", "300", "--steps", "5",
+                                       "--out", "D/o", "D/user.db"], "not an ASE database"),
+    ("search-substrate-is-a-user-sqlite", ["interfaces", "search", "--lattices", "experimental", "--substrate",
+                                           "D/user.db", "--film", "ideal-Li2ZrCl6", "--out", "D/o"],
+     "not an ASE database"),
+    ("import-user-sqlite", ["data", "import", "D/user.db", "--db", "D/s.db"], "not an ASE database"),
     # validate: a model that does not know the project's elements started minutes of teacher MD
     ("validate-model-species", ["validate", "--model", "D/nep.txt", "--config", str(SMALL), "--workdir", "D/w"],
      "no parameters for"),

@@ -211,12 +211,34 @@ def _lammps_counts(name: str, p: Path, limit: int) -> None:
                 return
 
 
+def _sqlite_is_ase(name: str, p: Path) -> None:
+    """An SQLite file read as structures must be an ASE database: ASE's reader adds its tables to any other
+    SQLite file (a user's own database), so such a file is looked at read-only and refused."""
+    import sqlite3
+
+    with open(p, "rb") as fh:
+        if fh.read(16) != b"SQLite format 3\x00":
+            return
+    try:
+        con = sqlite3.connect(f"{p.absolute().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            con.close()
+    except sqlite3.Error as err:
+        raise InputError(f"{name}: {p} is not a readable SQLite database ({err})") from None
+    if "systems" not in tables:
+        raise InputError(f"{name}: {p} is an SQLite database but not an ASE database (no 'systems' table); "
+                         "refusing to read it (ASE would add its tables)")
+
+
 def structure_file(name: str, path: str | os.PathLike) -> Path:
     """An input structure or trajectory file: :func:`input_file`, and where the format declares atom counts
     (XYZ frame headers, POSCAR/CONTCAR/XDATCAR count lines, LAMMPS dumps) they must be sane and held by the
     file (a header claiming 10^9 atoms is refused at once, not read)."""
     p = input_file(name, path)
     suffix, upper = p.suffix.lower(), p.name.upper()
+    _sqlite_is_ase(name, p)
     if suffix in (".xyz", ".extxyz"):
         _xyz_frames(name, p, max_atoms())
     elif suffix in (".vasp", ".poscar") or upper.startswith(("POSCAR", "CONTCAR")) or "XDATCAR" in upper:

@@ -542,7 +542,7 @@ def _label_species(args, p: Path, section) -> None:
 
 def train(args) -> None:
     _int(args, "committee", ge=1)
-    _int(args, "generation", ge=1)
+    _int(args, "generation", ge=1, le=MAX_GENERATION)
     _opt(args, "test_fraction", ge=0, lt=1)
     _int(args, "parallel", ge=1)
     if args.init:
@@ -622,6 +622,10 @@ from interforge.config import MAX_SEED, MAX_TEMPERATURE_K  # noqa: E402 - the pr
 
 MAX_PRESSURE_BAR = 1e7
 MAX_STEPS = 10**10
+#: Largest MD time step, fs (1e308 ran to NaN velocities with exit 0; atomistic MD uses 0.5-5 fs).
+MAX_TIMESTEP_FS = 20.0
+#: Largest --generation of `train` (GPUMD's default is 10^5, the paper's runs 10^6).
+MAX_GENERATION = 10**8
 
 
 def md(args) -> None:
@@ -633,7 +637,7 @@ def md(args) -> None:
         raise InputError(f"--temperature: takes one value or two (a ramp), got {len(temps)}")
     _opt(args, "pressure", ge=-MAX_PRESSURE_BAR, le=MAX_PRESSURE_BAR)
     _int(args, "steps", ge=1, le=MAX_STEPS)
-    _opt(args, "timestep", gt=0)
+    _opt(args, "timestep", gt=0, le=MAX_TIMESTEP_FS)
     _int(args, "dump_interval", ge=1)
     _int(args, "thermo_interval", ge=1)
     _int(args, "checkpoint_interval", ge=0)
@@ -656,6 +660,13 @@ def md(args) -> None:
         except Exception as err:  # noqa: BLE001 - its own one-line message
             raise InputError(f"--gpumd-version: {err}") from None
     atoms = read_structure(args.structure, name="structure")
+    if atoms.cell.rank < 3:
+        raise InputError(f"structure: {args.structure} has no cell ({atoms.cell.rank} of 3 cell vectors); MD here "
+                         "needs a 3D cell")
+    if "occupancy" in atoms.info and any(
+            any(float(v) < 0.999 for v in occ.values()) for occ in atoms.info["occupancy"].values()):
+        raise InputError(f"structure: {args.structure} has partial occupancies; order it first "
+                         "(`interforge bulk build --ordered`)")
     from interforge.md.guards import Guards, check_start
 
     tripped = check_start(Guards.from_section(config_of(args).md), atoms)
