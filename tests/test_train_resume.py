@@ -57,7 +57,8 @@ def _train_cmd(data, out, cfg):
 @pytest.mark.slow
 def test_cli_train_resumes_after_kill_9(small_set, tmp_path):
     cfg = tmp_path / "p.toml"
-    cfg.write_text("[nep]\noutput_interval = 5\ntest_fraction = 0.2\n")
+    # workers = 1: members one after another, so the kill falls inside member 1 with member 0 finished
+    cfg.write_text("[nep]\noutput_interval = 5\ntest_fraction = 0.2\nworkers = 1\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = tmp_path / "run"
     cmd = _train_cmd(small_set, out, cfg)
