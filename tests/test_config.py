@@ -77,3 +77,12 @@ def test_arrays_of_tables_round_trip():
     text = render_default_toml(cfg)
     assert "[[structures.interfaces]]" in text
     assert config_from_dict(tomllib.loads(text)) == cfg
+
+
+def test_registration_grid_has_the_command_lines_bound():
+    """A project file cannot ask for the n x n registration search that hangs on the command line (n > 10)."""
+    from interforge.config import config_from_dict
+
+    assert config_from_dict({"interfaces": {"registration_grid": 10}}).interfaces.registration_grid == 10
+    with pytest.raises(Exception, match="registration_grid"):
+        config_from_dict({"interfaces": {"registration_grid": 11}})

@@ -22,5 +22,11 @@ def run(args):
         res = run_seed(cfg, workdir, store, structures, executor)
     print(f"seed: {res.n_selected} of {res.n_pool} structures selected, {res.n_labelled} labelled, "
           f"{res.n_failed} failed; map: {res.map_path}")
+    if res.n_failed:
+        # the same verdict as `label` (README's exit codes): a script can tell that labels are missing
+        import sys
+
+        print(f"interforge: {res.n_failed} seed structure(s) could not be labelled (reasons in the store)", file=sys.stderr)
+        args.exit_code = 5
     return {"n_pool": res.n_pool, "n_selected": res.n_selected, "n_labelled": res.n_labelled,
             "n_failed": res.n_failed, "map": res.map_path, "selected": res.selected_path, "store": store.url}

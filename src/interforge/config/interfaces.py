@@ -37,7 +37,7 @@ class InterfacesSection(Section):
     lattice_steps: int = Field(1000, ge=1, description="Step limit of one bulk relaxation for lattices = 'teacher'.")
     relax_fmax: float = Field(0.05, gt=0, description="Force criterion of candidate relaxations (ranking), eV/Å.")
     relax_steps: int = Field(200, ge=1, description="Step limit of one candidate relaxation (ranking).")
-    registration_grid: int = Field(1, ge=1, description="Ranking also tries n x n in-plane film shifts (1 = no shift only).")
+    registration_grid: int = Field(1, ge=1, le=10, description="Ranking also tries n x n in-plane film shifts (1 = no shift only; at most 10, as on the command line).")
     keep_lowest: int = Field(2, ge=1, description="Candidates kept per orientation pair after ranking (paper: 2).")
     gap: float = Field(2.0, gt=0, description="Distance between the outermost atomic planes of the two blocks, Å.")
     vacuum: float = Field(0.0, ge=0, description="Vacuum above the film, Å (0 = periodic cell with two interfaces).")
