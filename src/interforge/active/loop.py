@@ -76,6 +76,7 @@ class ActiveLearner:
         self.executor = executor
         self.structure_paths = self._freeze_structures(structures)
         self.holdout_hashes = self._freeze_holdout()
+        self._independent: dict[str, list[Atoms]] | None = None  # the validation's frames, read on first use
 
     # -- fixed inputs ---------------------------------------------------------------------
     def _freeze_structures(self, structures: dict[str, Atoms]) -> dict[str, str]:
@@ -238,7 +239,7 @@ class ActiveLearner:
 
     def independent_holdout(self) -> dict[str, list[Atoms]]:
         """The validation's teacher NVT frames (computed once, cached in ``WORKDIR/validation``)."""
-        if getattr(self, "_independent", None) is None:
+        if self._independent is None:
             from interforge.active.project import bulk_cell
             from interforge.teacher import make_calculator
             from interforge.validation.runner import holdout_frames

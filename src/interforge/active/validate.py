@@ -47,7 +47,21 @@ def _relaxed_at_fixed_cell(atoms: Atoms, calc, steps: int, fmax: float = 0.05) -
     return float(a.get_potential_energy()) / len(a)
 
 
-def ev_curve(phase: str, atoms: Atoms, nep, teacher, strains: Sequence[float] = np.linspace(-0.03, 0.04, 7),
+EV_STRAINS = tuple(np.linspace(-0.03, 0.04, 7))
+
+
+def _scaled(atoms: Atoms, strain: float) -> Atoms:
+    a = atoms.copy()
+    a.set_cell(a.cell * (1 + strain), scale_atoms=True)
+    return a
+
+
+def teacher_ev_energies(atoms: Atoms, teacher, relax_steps: int, strains: Sequence[float] = EV_STRAINS) -> list[float]:
+    """The teacher's side of :func:`ev_curve` (eV/atom per strain), to compute once and reuse."""
+    return [_relaxed_at_fixed_cell(_scaled(atoms, s), teacher, relax_steps) for s in strains]
+
+
+def ev_curve(phase: str, atoms: Atoms, nep, teacher, strains: Sequence[float] = EV_STRAINS,
              relax_steps: int = 0, teacher_energies: Sequence[float] | None = None) -> EVCurve:
     """E(V) of isotropically scaled copies (linear strains, default -3 % to +4 %) with both calculators.
 
@@ -58,14 +72,11 @@ def ev_curve(phase: str, atoms: Atoms, nep, teacher, strains: Sequence[float] = 
     from ase.eos import EquationOfState
     from ase.units import GPa
 
-    vols, e_t, e_n = [], [], []
-    for s in strains:
-        a = atoms.copy()
-        a.set_cell(a.cell * (1 + s), scale_atoms=True)
-        vols.append(a.get_volume() / len(a))
-        e_t.append(float(teacher_energies[len(e_t)]) if teacher_energies is not None
-                   else _relaxed_at_fixed_cell(a, teacher, relax_steps))
-        e_n.append(_relaxed_at_fixed_cell(a, nep, relax_steps))
+    cells = [_scaled(atoms, s) for s in strains]
+    vols = [a.get_volume() / len(a) for a in cells]
+    e_t = ([float(e) for e in teacher_energies] if teacher_energies is not None
+           else teacher_ev_energies(atoms, teacher, relax_steps, strains))
+    e_n = [_relaxed_at_fixed_cell(a, nep, relax_steps) for a in cells]
     fits = []
     for e in (e_t, e_n):
         try:

@@ -102,7 +102,7 @@ def write_paper_inputs(out_dir: str | Path, cfg: InterforgeConfig | None = None)
     """Write every production input at the paper's scale into ``out_dir``; returns an index of the files."""
     from interforge.active.project import bulk_cell
     from interforge.config.workflow import SchedulerSettings, WorkflowSection
-    from interforge.demo.production_md import supercell_for
+    from interforge.structures.supercell import supercell_for
     from interforge.interfaces.outputs import write_cell_files
     from interforge.md.gpumd import write_model_xyz
     from interforge.nep.backends import write_nep_in

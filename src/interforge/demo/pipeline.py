@@ -142,7 +142,7 @@ class Demo:
         from ase.io import read
 
         from interforge.active.project import bulk_cell
-        from interforge.demo.production_md import supercell_for
+        from interforge.structures.supercell import supercell_for
 
         p = self.cfg.production
         dt = self.cfg.md.timestep_fs

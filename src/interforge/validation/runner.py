@@ -116,11 +116,6 @@ class Validator:
         self.md_phases = names
         self.seed = cfg.project.seed + self.v.seed_offset
 
-    # -- independent teacher frames ------------------------------------------------------------
-    def teacher_frames(self, phase: str, T: float, k: int) -> list[Atoms]:
-        """Hold-out frames of a teacher NVT run at ``T`` (cached as extxyz with teacher labels)."""
-        return teacher_frames(self.cfg, self.phases[phase], phase, T, k, self.teacher, self.out)
-
     def cached(self, what: str, atoms: Atoms, compute):
         """A teacher-only result (relaxed energies, NEB barrier, E–V energies) from ``OUT/teacher_cache.json``,
         computed by ``compute()`` when absent (a ``None`` result is not stored). The key holds the
@@ -166,7 +161,7 @@ class Validator:
         md = self.cfg.md
         steps = int(round(self.v.npt_ps * 1000 / md.timestep_fs))
         every = max(1, steps // 100)
-        from interforge.demo.production_md import supercell_for
+        from interforge.structures.supercell import supercell_for
 
         cell = supercell_for(self.phases[phase], max(self.v.npt_target_atoms, len(self.phases[phase])))
         res = run_md(cell, self.nep, "npt", T, steps, run_dir, pressure_bar=md.pressure_bar,
@@ -211,7 +206,8 @@ class Validator:
 
     # -- the whole set ----------------------------------------------------------------------------
     def run(self) -> ValidationRecord:
-        from interforge.active.validate import ev_curve, li_hop_endpoints, neb_barrier, relaxed_energy_per_atom
+        from interforge.active.validate import (ev_curve, li_hop_endpoints, neb_barrier, relaxed_energy_per_atom,
+                                                teacher_ev_energies)
         from interforge.nep import NEPCalculator
 
         v = self.v
@@ -219,20 +215,15 @@ class Validator:
         figures: list[str] = []
         # 1. Hold-out frames from independent teacher MD: forces and pressure.
         f_n, f_t, p_n, p_t = [], [], {}, {}
-        k = 0
-        for phase in self.md_phases:
-            for T in self.temps:
-                frames = self.teacher_frames(phase, T, k)
-                k += 1
-                key = f"{phase}@{T:g}K"
-                p_n[key], p_t[key] = [], []
-                for fr in frames:
-                    ev = self.nep.model.evaluate(fr)
-                    f_n.append(ev.forces)
-                    f_t.append(fr.get_forces())
-                    p_n[key].append(_pressure_GPa(ev.stress))
-                    p_t[key].append(_pressure_GPa(fr.get_stress()))
-                log.info("validation: %s, %d teacher frames", key, len(frames))
+        for key, frames in holdout_frames(self.cfg, self.phases, self.teacher, self.out).items():
+            p_n[key], p_t[key] = [], []
+            for fr in frames:
+                ev = self.nep.model.evaluate(fr)
+                f_n.append(ev.forces)
+                f_t.append(fr.get_forces())
+                p_n[key].append(_pressure_GPa(ev.stress))
+                p_t[key].append(_pressure_GPa(fr.get_stress()))
+            log.info("validation: %s, %d teacher frames", key, len(frames))
         indep, why = self.independent()
         f_n, f_t = np.concatenate(f_n), np.concatenate(f_t)
         gates.append(G.forces_gate(f_n, f_t, v.force_slope_range, v.force_rmse_max_meV_A, indep, why))
@@ -241,10 +232,9 @@ class Validator:
         # 2. E-V with relaxed internal coordinates (teacher and NEP): the bulk modulus and the figure.
         curves = []
         for name in self.md_phases:
-            c = ev_curve(name, self.phases[name], self.nep, self.teacher, relax_steps=v.relax_steps,
-                         teacher_energies=self.cached(f"ev:{name}", self.phases[name], lambda: None))
-            self.cached(f"ev:{name}", self.phases[name], lambda c=c: list(c.e_teacher))
-            curves.append(c)
+            atoms = self.phases[name]
+            e_t = self.cached(f"ev:{name}", atoms, lambda a=atoms: teacher_ev_energies(a, self.teacher, v.relax_steps))
+            curves.append(ev_curve(name, atoms, self.nep, self.teacher, relax_steps=v.relax_steps, teacher_energies=e_t))
         from interforge.report.learning import plot_ev_curves
 
         figures.append(str(plot_ev_curves(curves, self.out / "ev_curves.png")))
