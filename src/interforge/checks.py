@@ -211,7 +211,7 @@ def _lammps_counts(name: str, p: Path, limit: int) -> None:
                 return
 
 
-def _sqlite_is_ase(name: str, p: Path) -> None:
+def sqlite_is_ase(name: str, p: Path) -> None:
     """An SQLite file read as structures must be an ASE database: ASE's reader adds its tables to any other
     SQLite file (a user's own database), so such a file is looked at read-only and refused."""
     import sqlite3
@@ -238,7 +238,7 @@ def structure_file(name: str, path: str | os.PathLike) -> Path:
     file (a header claiming 10^9 atoms is refused at once, not read)."""
     p = input_file(name, path)
     suffix, upper = p.suffix.lower(), p.name.upper()
-    _sqlite_is_ase(name, p)
+    sqlite_is_ase(name, p)
     if suffix in (".xyz", ".extxyz"):
         _xyz_frames(name, p, max_atoms())
     elif suffix in (".vasp", ".poscar") or upper.startswith(("POSCAR", "CONTCAR")) or "XDATCAR" in upper:

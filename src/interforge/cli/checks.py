@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import sqlite3
 from pathlib import Path
 
 from interforge import checks as C
@@ -102,16 +101,10 @@ def ase_database(name: str, path: str | Path) -> Path:
     """An existing ASE SQLite database, opened read-only to look: a file that is not SQLite, or an SQLite file
     without ASE's ``systems`` table, is refused (and never modified)."""
     p = C.input_file(name, path, text=False)
-    try:
-        con = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True)
-        try:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        finally:
-            con.close()
-    except sqlite3.Error as err:
-        raise InputError(f"{name}: {p} is not an SQLite database ({err})") from None
-    if "systems" not in tables:
-        raise InputError(f"{name}: {p} is not an ASE database (no 'systems' table)")
+    with open(p, "rb") as fh:
+        if fh.read(16) != b"SQLite format 3\x00":
+            raise InputError(f"{name}: {p} is not an SQLite database")
+    C.sqlite_is_ase(name, p)
     return p
 
 
