@@ -110,7 +110,7 @@ def run_seed(cfg: InterforgeConfig, workdir: str | Path, store: LabelStore, stru
                 names.append(f"{name}_{temp:g}K")
                 tasks.append(Task(name=names[-1], fn=run_teacher_md,
                                   spec={"structure": name, "T": temp, "steps": steps, "dump": dump, "seed": seed,
-                                        "teacher": cfg.teacher.model_dump()},
+                                        "teacher": cfg.teacher.model_dump(exclude={"calibration"})},
                                   args=(path, cfg.teacher, temp, steps, dump, cfg.md, seed), pass_task_dir=True))
         outcomes = run_tasks(executor or make_executor(None), Ledger(d / "md"), tasks, progress=True)
         pool = _pool_from_md(outcomes, names)
@@ -170,7 +170,7 @@ def label_anchors(cfg: InterforgeConfig, seed_dir: Path, store: LabelStore, path
 
     st = AnchorSettings.from_section(cfg.sampling)
     tasks = [Task(name=f"anchors_{name}", fn=run_anchor_task,
-                  spec={"structure": name, "settings": st.__dict__, "teacher": cfg.teacher.model_dump()},
+                  spec={"structure": name, "settings": st.__dict__, "teacher": cfg.teacher.model_dump(exclude={"calibration"})},
                   args=(path, cfg.teacher, st, name), pass_task_dir=True)
              for name, path in sorted(paths.items())]
     outcomes = run_tasks(executor or make_executor(None), Ledger(seed_dir / "anchors"), tasks, progress=True)

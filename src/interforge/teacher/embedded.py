@@ -68,7 +68,9 @@ def chgnet_model(device: str = "cpu", path: str | None = None):
     except ImportError as err:
         raise TeacherError(f"the chgnet teacher needs the chgnet package (pip install chgnet==0.4.2): {err}") from None
     if path:
-        return _cached(("chgnet-file", str(path), device), lambda: CHGNet.from_file(str(path), verbose=False))
+        st = Path(path).stat()  # a file rewritten in place (a new calibration) is loaded again
+        key = ("chgnet-file", str(Path(path).resolve()), st.st_mtime_ns, st.st_size, device)
+        return _cached(key, lambda: CHGNet.from_file(str(path), verbose=False))
     def load():
         with contextlib.redirect_stdout(io.StringIO()):
             return CHGNet.load(model_name="0.3.0", use_device=device, verbose=False)
@@ -85,6 +87,18 @@ def chgnet_calculator(section: TeacherSection, path: str | None = None) -> Calcu
     with contextlib.redirect_stdout(io.StringIO()):  # CHGNet prints its device; library code stays quiet
         calc = CHGNetCalculator(model=model, use_device=section.device)
     return with_dispersion(calc, section)
+
+
+def calibrated_calculator(section: TeacherSection) -> Calculator:
+    """The ``calibrated`` teacher: CHGNet with the weights fine-tuned by ``interforge teacher calibrate``
+    (``[teacher] model_path``) + D3, the same composition as the default teacher."""
+    if not section.model_path:
+        raise TeacherError("the calibrated teacher needs [teacher] model_path (the weights written by "
+                           "`interforge teacher calibrate`, [teacher.calibration] weights)")
+    path = Path(section.model_path).expanduser()
+    if not path.is_file():
+        raise TeacherError(f"calibrated weights not found: {path} (run `interforge teacher calibrate`)")
+    return chgnet_calculator(section, str(path))
 
 
 def sevenn_calculator(section: TeacherSection, path: str | None = None) -> Calculator:

@@ -1,7 +1,8 @@
 """One factory from configuration to an ASE calculator: ``make_calculator(settings)``.
 
 Names: ``default`` (= ``chgnet``), ``chgnet``, ``sevenn``, ``vasp``, ``gpaw``, ``qe``, ``nep`` (a local
-nep.txt through ``interforge.nep``) and ``model-file`` (a local MACE/SevenNet/CHGNet file). Further
+nep.txt through ``interforge.nep``), ``model-file`` (a local MACE/SevenNet/CHGNet file) and ``calibrated``
+(CHGNet fine-tuned on DFT by ``interforge teacher calibrate``, weights at ``model_path``). Further
 teachers (a plug-in, a test double) are added with :func:`register_teacher`.
 """
 
@@ -73,6 +74,10 @@ def make_calculator(settings: "str | TeacherSection | dict | None" = "default",
         from interforge.teacher.embedded import model_file_calculator
 
         return model_file_calculator(section)
+    if name == "calibrated":
+        from interforge.teacher.embedded import calibrated_calculator
+
+        return calibrated_calculator(section)
     if name == "nep":
         return _nep_calculator(section)
     if name == "vasp":

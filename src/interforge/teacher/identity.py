@@ -16,7 +16,7 @@ from interforge.teacher.errors import TeacherError
 
 #: Aliases resolved before hashing: ``default`` and ``chgnet`` give the same identity.
 ALIASES = {"default": "chgnet", "7net-0": "sevenn", "sevennet": "sevenn", "espresso": "qe", "model": "model-file"}
-BUILTIN = ("chgnet", "sevenn", "vasp", "gpaw", "qe", "nep", "model-file")
+BUILTIN = ("chgnet", "sevenn", "vasp", "gpaw", "qe", "nep", "model-file", "calibrated")
 
 #: Versions of the embedded models' weights (part of the identity).
 EMBEDDED_VERSIONS = {"chgnet": "CHGNet-0.3.0", "sevenn": "SevenNet-0"}
@@ -77,12 +77,19 @@ def label_settings(section: TeacherSection) -> dict[str, Any]:
         return {"teacher": name, **v}
     if name == "gpaw":
         g = section.gpaw.model_dump(exclude={"python"})
+        if g.get("stress", True):
+            g.pop("stress", None)  # the default: the identity of labels made before the switch existed
         out = {"teacher": name, **g}
         out.update(d3 if section.dispersion else {"dispersion": "none"})
         return out
     if name == "qe":
         q = section.qe.model_dump(exclude={"command", "pseudo_dir"})
         out = {"teacher": name, **q}
+        out.update(d3 if section.dispersion else {"dispersion": "none"})
+        return out
+    if name == "calibrated":
+        # CHGNet fine-tuned by `teacher calibrate`: its base model and the weights' content (never the path).
+        out = {"teacher": name, "base": EMBEDDED_VERSIONS["chgnet"], **_model_file_fingerprint(section.model_path)}
         out.update(d3 if section.dispersion else {"dispersion": "none"})
         return out
     if name in ("nep", "model-file"):

@@ -146,7 +146,12 @@ def _attempt(atoms: Atoms, section: TeacherSection, ident: TeacherIdentity, dire
     forces = work.get_forces()
     stress = None
     if work.pbc.all():
-        stress = work.get_stress(voigt=True)
+        from ase.calculators.calculator import PropertyNotImplementedError
+
+        try:
+            stress = work.get_stress(voigt=True)
+        except PropertyNotImplementedError:  # a teacher set to energies and forces only (GPAW stress = false)
+            stress = None
     return float(energy), np.array(forces, dtype=float), None if stress is None else np.array(stress, dtype=float)
 
 

@@ -123,7 +123,7 @@ class Validator:
         same folder reuses the teacher's side and any change recomputes it."""
         from interforge.data import settings_hash
 
-        key = what + ":" + settings_hash({"teacher": self.cfg.teacher.model_dump(), "steps": self.v.relax_steps,
+        key = what + ":" + settings_hash({"teacher": self.cfg.teacher.model_dump(exclude={"calibration"}), "steps": self.v.relax_steps,
                                           "cell": np.round(atoms.cell[:], 6).tolist(), "symbols": atoms.get_chemical_symbols(),
                                           "positions": np.round(atoms.positions, 6).tolist()})
         path = self.out / "teacher_cache.json"
