@@ -477,6 +477,8 @@ def _check_outcome(case: Case, code: int, err: str, before: dict, after: dict) -
     errors = [ln for ln in lines if "error:" in ln]
     assert len(errors) == 1, f"expected one error line, got: {lines}"
     assert case.needle in errors[0], f"the error does not name {case.needle!r}: {errors[0]}"
+    if case.code == 2:  # a refused input: the error line and nothing else (no log line before it)
+        assert lines == errors, f"stderr is not one line: {lines}"
     noise = [ln for ln in lines if ln not in errors and not ln.startswith(("INFO:", "WARNING:", "DEBUG:"))]
     assert not noise, f"stray stderr lines: {noise}"
     assert code == case.code, f"exit code {code}, expected {case.code}: {errors[0]}"

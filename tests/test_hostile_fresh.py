@@ -212,6 +212,7 @@ def test_fresh_hostile(name, argv, rule, d, capsys, monkeypatch):
     assert code == 2, err
     assert "Traceback" not in err
     assert len(errors) == 1 and errors[0].startswith("interforge: error:"), err
+    assert [ln for ln in err.splitlines() if ln.strip()] == errors, f"stderr is not one line: {err}"
     assert rule in errors[0], errors[0]
     after = _snapshot(d)
     new = {k for k in after if k not in before and not k.endswith("interforge.log")}

@@ -143,6 +143,43 @@ def test_max_force_guard(tmp_path):
     assert TrajectoryReader(r.trajectory_path).n_frames == 1
 
 
+class CountingEMT(EMT):
+    """EMT that counts its force calls."""
+
+    calls = 0
+
+    def calculate(self, *args, **kwargs):
+        CountingEMT.calls += 1
+        super().calculate(*args, **kwargs)
+
+
+def test_library_md_refuses_a_start_below_the_min_distance_guard(tmp_path):
+    """run_md and Dynamics (the library, no CLI) refuse a 0.3 Å contact before the first step: StartRefused
+    (an InputError naming the guard), the calculator never called, no output folder or partial trajectory."""
+    from interforge.errors import InputError
+    from interforge.md import Dynamics, MDSettings, StartRefused
+
+    def close():
+        atoms = cu()
+        atoms.positions[0] = atoms.positions[1] + [0.3, 0, 0]
+        return atoms
+
+    CountingEMT.calls = 0
+    out = tmp_path / "run"
+    with pytest.raises(StartRefused, match=r"0\.300 Å apart .*min_distance guard") as info:
+        run_md(close(), CountingEMT(), "nvt", 300.0, 50, out, seed=0)
+    assert isinstance(info.value, InputError)
+    assert info.value.guard == "min_distance" and "before the first step" in info.value.reason
+    with pytest.raises(StartRefused):  # resume=True without a checkpoint is a fresh start: refused too
+        run_md(close(), CountingEMT(), "npt", 300.0, 50, out, seed=0, resume=True, checkpoint_interval=10)
+    with pytest.raises(StartRefused):
+        Dynamics(close(), CountingEMT(), MDSettings(ensemble="nve", guards=Guards(min_distance_A=0.5)), out)
+    assert CountingEMT.calls == 0 and not out.exists()
+    # the limit follows the guard: with it off the same start runs (and max_force stops it at once)
+    r = run_md(close(), EMT(), "nvt", 300.0, 5, out, seed=0, guards=Guards(min_distance_A=None))
+    assert r.stopped_by == "max_force" and r.steps_done == 1
+
+
 def test_committee_deviation_logged(tmp_path):
     atoms = cu()
     r = run_md(atoms, FakeCommittee(EMT()), "nvt", 300.0, 20, tmp_path, dump_interval=5, thermo_interval=5, seed=4,

@@ -21,6 +21,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -173,12 +174,15 @@ def _read_ase(path: Path, fmt: str | None, dt_ps: float | None) -> tuple:
 
 
 def load_trajectory(path: str | os.PathLike, dt_ps: float | None = None, fmt: str | None = None,
-                    cache: bool = True) -> Trajectory:
+                    cache: bool = True, check: Callable[[Trajectory], None] | None = None) -> Trajectory:
     """Read a trajectory (format from the extension or ``fmt``) into an unwrapped :class:`Trajectory`.
 
     dt_ps: time between frames, ps; needed for formats that do not store times (XDATCAR, LAMMPS,
     plain XYZ, .traj) and overrides stored times when given. H5MD files (.h5/.h5md) are read through
     :mod:`interforge.trajectory` (positions are already unwrapped there).
+    check: called with the trajectory as read (or as cached), before it is logged or cached; it raises to
+    refuse the file (the CLI's input rules: finite positions, cells and times), so a refused file leaves no
+    cache next to it.
     """
     p = Path(path)
     if not p.is_file():
@@ -186,13 +190,19 @@ def load_trajectory(path: str | os.PathLike, dt_ps: float | None = None, fmt: st
     cp = cache_path(p)
     key = _stat_key(p, dt_ps)
     if cache and cp.is_file():
+        cached = None
         try:
             with np.load(cp, allow_pickle=False) as z:
                 if str(z["key"]) == key:
                     log.debug("using cached trajectory %s", cp)
-                    return Trajectory(z["numbers"], z["positions"], z["cells"], z["times_ps"], str(p))
+                    cached = Trajectory(z["numbers"], z["positions"], z["cells"], z["times_ps"], str(p))
         except Exception as err:  # a corrupt cache is simply rebuilt
             log.warning("ignoring unreadable cache %s (%s)", cp, err)
+        else:
+            if cached is not None:
+                if check is not None:
+                    check(cached)
+                return cached
     suffix = p.suffix.lower()
     name = p.name.upper()
     if fmt in ("h5md", "h5") or (fmt is None and suffix in (".h5", ".h5md", ".hdf5")):
@@ -211,6 +221,8 @@ def load_trajectory(path: str | os.PathLike, dt_ps: float | None = None, fmt: st
         numbers, pos, cells, times = _read_ase(p, fmt, dt_ps)
         text_format = True
     traj = Trajectory(np.asarray(numbers, dtype=np.int64), pos, cells, times, str(p))
+    if check is not None:
+        check(traj)
     log.info("read %s: %d frames x %d atoms", p, traj.n_frames, traj.n_atoms)
     if cache and text_format:
         try:

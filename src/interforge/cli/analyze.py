@@ -49,8 +49,10 @@ def run_analyze(args):
 
     project = config_of(args)
     cfg = project.analysis
-    traj = load_trajectory(args.trajectory, dt_ps=args.dt_ps, cache=not args.no_cache)
-    checks.trajectory("trajectory", traj)  # finite positions, cells and times (the input rules, docs/inputs.md)
+    # finite positions, cells and times (the input rules, docs/inputs.md), checked before the read is logged or
+    # cached, so a refused file ends with the one error line and leaves no cache next to it
+    traj = load_trajectory(args.trajectory, dt_ps=args.dt_ps, cache=not args.no_cache,
+                           check=lambda t: checks.trajectory("trajectory", t))
     temp = args.temperature_K or temperature_from_thermo(args.trajectory)
     species = args.species or [cfg.species]
     equil = args.equilibration_ps if args.equilibration_ps is not None else project.production.equilibration_ps

@@ -85,7 +85,8 @@ def run_order(args):
     if args.rerank:
         if not args.calculator:
             raise InterforgeError("--rerank needs --calculator")
-        calc = load_calculator(args.calculator)
+        # built and tried on the phase's elements by the input checks (cli.checks.rerank_calculator)
+        calc = getattr(args, "_rerank_calculator", None) or load_calculator(args.calculator)
         try:
             orderings = rerank_by_relaxation(orderings, calc, args.rerank, fmax=args.fmax)
         except InterforgeError:

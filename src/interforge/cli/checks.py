@@ -269,7 +269,46 @@ def bulk_order(args) -> None:
     if args.rerank and not args.calculator:
         raise InputError("--rerank: needs --calculator")
     calculator_importable("--calculator", args.calculator)
-    C.atom_count("--supercell", float(len(get_phase(args.name).structure())) * math.prod(sc))
+    struct = get_phase(args.name).structure()
+    C.atom_count("--supercell", float(len(struct)) * math.prod(sc))
+    if args.rerank:
+        args._rerank_calculator = rerank_calculator("--calculator", args.calculator, struct)
+
+
+def rerank_calculator(name: str, spec: str, struct):
+    """The ``--calculator`` of `bulk order --rerank`, built and tried once on ``struct`` (a library phase, pymatgen)
+    with every partially occupied site filled by its main species: a calculator that cannot handle the phase's
+    elements (EMT has no Li) is refused before the orderings are enumerated, not after. Returns the calculator
+    (the verb reuses it)."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from interforge.cli.bulk import load_calculator
+    from interforge.errors import InterforgeError
+
+    try:
+        calc = load_calculator(spec)
+    except InputError:
+        raise
+    except InterforgeError as err:
+        raise InputError(f"{name}: {' '.join(str(err).split())}") from None
+    full = struct.copy()
+    for i, site in enumerate(full):
+        main = max(site.species.items(), key=lambda kv: kv[1])[0]
+        full.replace(i, main, coords=site.frac_coords)
+    if hasattr(full, "remove_oxidation_states"):
+        full.remove_oxidation_states()
+    atoms = AseAtomsAdaptor.get_atoms(full)
+    atoms.calc = calc
+    try:
+        atoms.get_potential_energy()
+        atoms.get_forces()
+    except Exception as err:  # noqa: BLE001 - any failure of the user's calculator on these elements
+        elements = ", ".join(sorted(set(atoms.get_chemical_symbols())))
+        raise InputError(f"{name}: {spec} failed on the phase's elements ({elements}): {type(err).__name__}: "
+                         f"{' '.join(str(err).split())}") from None
+    if hasattr(calc, "reset"):
+        calc.reset()
+    return calc
 
 
 def _phase_inputs(flag: str, specs) -> None:
@@ -660,12 +699,10 @@ def md(args) -> None:
             any(float(v) < 0.999 for v in occ.values()) for occ in atoms.info["occupancy"].values()):
         raise InputError(f"structure: {args.structure} has partial occupancies; order it first "
                          "(`interforge bulk build --ordered`)")
-    from interforge.md.guards import Guards, check_start
+    from interforge.md.guards import Guards, require_start
 
-    tripped = check_start(Guards.from_section(config_of(args).md), atoms)
-    if tripped:  # the guard would stop the run at its first check: refuse it before any dynamics
-        raise InputError(f"structure: {tripped[1]} ([md] min_distance_A, the min_distance guard); refusing to "
-                         "start MD")
+    # the engine refuses it too (Dynamics), but only after the calculator is built and OUT claimed
+    require_start(Guards.from_section(config_of(args).md), atoms, name="structure")
     if args.model:
         kinds = {m: nep_species(m) for m in args.model}
         known = [tuple(sorted(v)) for v in kinds.values() if v]

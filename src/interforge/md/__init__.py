@@ -8,6 +8,6 @@
 """
 
 from interforge.md.engine import ENSEMBLES, Dynamics, MDResult, MDSettings, run_md
-from interforge.md.guards import Guards
+from interforge.md.guards import Guards, StartRefused
 
-__all__ = ["ENSEMBLES", "Dynamics", "Guards", "MDResult", "MDSettings", "run_md"]
+__all__ = ["ENSEMBLES", "Dynamics", "Guards", "MDResult", "MDSettings", "StartRefused", "run_md"]

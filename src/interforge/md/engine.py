@@ -40,7 +40,7 @@ from ase import units
 
 from interforge.errors import InterforgeError
 from interforge.md import barostat as scr
-from interforge.md.guards import Guards, check
+from interforge.md.guards import Guards, check, require_start
 from interforge.md.momentum import remove_angular_momentum, remove_linear_momentum
 from interforge.md.thermostat import bussi_factor
 from interforge.trajectory import ThermoWriter, TrajectoryWriter
@@ -178,6 +178,9 @@ class Dynamics:
     ``identity`` (a JSON-able dict, e.g. the input files' hashes and the requested steps) and the settings
     must equal those the checkpoint was written with, otherwise :class:`InterforgeError` says so.
     ``atoms`` is modified in place (it ends as the current state).
+    A fresh start (no checkpoint to resume) whose structure already has a pair closer than
+    ``settings.guards.min_distance_A`` (Å) raises :class:`~interforge.md.guards.StartRefused` (an
+    :class:`~interforge.errors.InputError`) before anything is written or the calculator is called.
     """
 
     def __init__(self, atoms, calculator, settings: MDSettings | None = None, out_dir=".", *,
@@ -187,11 +190,17 @@ class Dynamics:
         self.atoms = atoms
         self.calculator = calculator
         self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         self.identity = json.loads(json.dumps(identity or {}))
         self.trajectory_path = self.out_dir / s.trajectory_name
         self.thermo_path = self.out_dir / s.thermo_name
         self.checkpoint_path = self.out_dir / CHECKPOINT_NAME
+        state = self._read_checkpoint() if resume else None
+        if state is None:
+            # A start already beyond a guard (a 0.3 Å contact) is refused here, before any file exists: the
+            # periodic check in run() would only see it after the forces have blown the contact apart. A
+            # checkpoint holds a state this engine integrated, so a resumed run is not checked again.
+            require_start(s.guards, atoms)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
         self.rng = np.random.default_rng(s.seed)
         self.t_start, self.t_end = s.ramp()
         self.masses = atoms.get_masses()
@@ -209,7 +218,6 @@ class Dynamics:
         self.stop_message: str | None = None
         self.resumed_from_step = 0
         self._requested = 0
-        state = self._read_checkpoint() if resume else None
         if state is not None:
             self._restore(state)
             mode = "a"
@@ -476,7 +484,9 @@ def run_md(atoms, calculator, ensemble: str, temperature_K: float | Sequence[flo
     run to ``steps`` steps in all. With ``resume`` a checkpoint in ``out_dir`` is continued, so only the
     steps it lacks are integrated; ``checkpoint_interval`` (steps, 0 = none) writes checkpoints.
     A tripped guard ends the run cleanly (trajectory flushed, ``stopped_by`` set, the offending frame in
-    ``out_dir/guard_frame.extxyz``). ``atoms`` is modified in place (it ends as the final state)."""
+    ``out_dir/guard_frame.extxyz``). A structure that already trips the ``min_distance`` guard before the first
+    step raises :class:`~interforge.md.guards.StartRefused` and leaves nothing in ``out_dir`` (see
+    :class:`Dynamics`). ``atoms`` is modified in place (it ends as the final state)."""
     if steps < 0:
         raise InterforgeError(f"steps must be >= 0 (got {steps})")
     settings = MDSettings(

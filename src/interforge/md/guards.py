@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from interforge.errors import InputError
+
 
 @dataclass
 class Guards:
@@ -47,6 +49,33 @@ def check_start(guards: Guards, atoms) -> tuple[str, str] | None:
     if dmin < guards.min_distance_A:
         return "min_distance", f"atoms {dmin:.3f} Å apart (limit {guards.min_distance_A} Å) before the first step"
     return None
+
+
+class StartRefused(InputError):
+    """The starting structure already trips a guard, so no dynamics start (nothing is written).
+
+    ``guard``: the guard's name (``min_distance``); ``reason``: what was measured (one line, Å)."""
+
+    def __init__(self, guard: str, reason: str, name: str | None = None):
+        self.guard, self.reason = guard, reason
+        where = f"{name}: " if name else ""
+        setting = _SETTINGS.get(guard, "[md]")
+        super().__init__(f"{where}{reason} ({setting}, the {guard} guard); refusing to start MD")
+
+
+#: The project-file setting behind each guard (named in the messages).
+_SETTINGS = {"min_distance": "[md] min_distance_A", "max_force": "[md] max_force_eV_A",
+             "volume": "[md] max_volume_change", "temperature": "[md] max_temperature_factor"}
+
+
+def require_start(guards: Guards, atoms, name: str | None = None) -> None:
+    """Raise :class:`StartRefused` when :func:`check_start` finds the starting structure already beyond a guard
+    (a pair closer than ``guards.min_distance_A``, Å); ``name`` (the input, e.g. ``structure``) prefixes the
+    message. :class:`~interforge.md.Dynamics` calls it once, before it creates any file; the CLI calls it
+    while checking its inputs."""
+    tripped = check_start(guards, atoms)
+    if tripped:
+        raise StartRefused(*tripped, name=name)
 
 
 def check(guards: Guards, step: int, atoms, forces: np.ndarray, energy: float, temperature_K: float,
