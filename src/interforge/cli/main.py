@@ -19,8 +19,8 @@ from interforge.logs import configure_logging
 log = logging.getLogger("interforge.cli")
 
 # Verbs are listed in this order in --help; modules not named here follow alphabetically.
-VERB_ORDER = ["init", "bulk", "interfaces", "data", "label", "seed", "train", "learn", "validate", "md", "analyze",
-              "report", "demo"]
+VERB_ORDER = ["init", "bulk", "interfaces", "data", "label", "teacher", "seed", "train", "learn", "validate", "md",
+              "analyze", "report", "demo"]
 _NOT_VERBS = {"checks", "common", "main"}
 
 
