@@ -1,6 +1,7 @@
 """`interforge teacher calibrate`: the calibrated teacher's identity, GPAW's energy-and-force labels, and a real
 CHGNet fine-tune that moves the force slope toward 1 on structures it did not see."""
 
+import json
 import shutil
 
 import numpy as np
@@ -9,7 +10,6 @@ from ase import Atoms
 from ase.build import bulk
 from ase.calculators.calculator import Calculator, all_changes
 
-from interforge.config import config_from_dict
 from interforge.config.teacher import TeacherSection
 from interforge.teacher import make_calculator, teacher_identity
 
@@ -147,6 +147,8 @@ class _Stiffer(Calculator):
 
 @pytest.mark.slow
 def test_fine_tune_moves_the_force_slope_toward_one_on_unseen_structures(tmp_path):
+    from interforge.cli.main import main
+    from interforge.config import load_config
     from interforge.teacher import register_teacher
     from interforge.teacher.calibrate import calibrate
     from interforge.teacher.embedded import with_dispersion
@@ -156,15 +158,35 @@ def test_fine_tune_moves_the_force_slope_toward_one_on_unseen_structures(tmp_pat
         register_teacher("stiffer-chgnet-test", lambda section, directory: with_dispersion(_Stiffer(), section))
     except Exception:  # registered by an earlier run in this process
         pass
-    cfg = config_from_dict({
-        "project": {"seed": 5},
-        "structures": {"phases": ["ideal-Li2ZrCl6"]},
-        "teacher": {"calibration": {"dft": "stiffer-chgnet-test", "n_structures": 9, "md_ps": 0.06,
-                                    "md_temperature_K": 900.0, "hop_images": 1, "heldout_fraction": 0.34,
-                                    "epochs": 15, "learning_rate": 1e-3, "batch_size": 2, "relax_steps": 15,
-                                    "neb_steps": 10}},
-    })
-    res = calibrate(cfg, tmp_path)
+    toml = tmp_path / "calibrate.toml"
+    toml.write_text("""
+[project]
+seed = 5
+workdir = "work"
+[structures]
+phases = ["ideal-Li2ZrCl6"]
+[teacher.calibration]
+dft = "stiffer-chgnet-test"
+n_structures = 9
+md_ps = 0.06
+md_temperature_K = 900.0
+hop_images = 1
+heldout_fraction = 0.34
+epochs = 15
+learning_rate = 1e-3
+batch_size = 2
+relax_steps = 15
+neb_steps = 10
+""")
+    out = tmp_path / "calibration.json"
+    assert main(["teacher", "calibrate", "--config", str(toml), "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert {"dft", "n_train", "n_heldout", "before", "after"} <= set(res)
+    for side in ("before", "after"):
+        assert {"force_slope", "force_rmse_meV_A", "energy_rmse_meV_atom", "barrier_eV", "barrier_dft_eV",
+                "phase_energies_meV_atom"} <= set(res[side])
+    assert res["dft"]["name"] == "stiffer-chgnet-test"
+    assert (tmp_path / "work" / "calibration" / "force_parity.png").is_file()
     b, a = res["before"], res["after"]
     assert res["n_failed"] == 0 and res["n_train"] + res["n_heldout"] == 9 and res["n_heldout"] >= 2
     assert res["calibrated"]["hash"] != res["foundation"]["hash"]
@@ -175,6 +197,6 @@ def test_fine_tune_moves_the_force_slope_toward_one_on_unseen_structures(tmp_pat
     assert {"barrier_eV", "barrier_dft_eV", "phase_energies_meV_atom", "energy_rmse_meV_atom"} <= set(a)
     assert b["barrier_dft_eV"] is not None and b["barrier_dft_eV"] == a["barrier_dft_eV"]
     # A re-run resumes: the stand-in labels and the weights are found, nothing is labelled or trained again.
-    again = calibrate(cfg, tmp_path)
+    again = calibrate(load_config(toml), tmp_path / "work")
     assert again["after"]["force_slope"] == pytest.approx(a["force_slope"], abs=1e-6)
     assert again["calibrated"]["hash"] == res["calibrated"]["hash"]

@@ -31,18 +31,12 @@ def run_calibrate(args):
     workdir = workdir_of(args)
     with make_executor(cfg.workflow, run_dir=workdir / cfg.workflow.run_dir) as executor:
         res = calibrate(cfg, workdir, executor=executor, retry_failed=args.retry_failed)
-    b, a = res["before"], res["after"]
-    rows = []
-    for key in ("force_slope", "force_rmse_meV_A", "energy_rmse_meV_atom", "barrier_eV", "barrier_dft_eV"):
-        rows.append({"measure": key, "foundation": _fmt(b.get(key)), "calibrated": _fmt(a.get(key))})
-    paper = res.get("paper_phase_energies_meV_atom", {})
-    for name in b["phase_energies_meV_atom"]:
-        rows.append({"measure": f"E({name}) meV/atom", "foundation": _fmt(b["phase_energies_meV_atom"][name]),
-                     "calibrated": _fmt(a["phase_energies_meV_atom"].get(name)),
-                     "paper": _fmt(paper.get(name))})
+    rows = [{k: _fmt(v) for k, v in r.items()} for r in res["table"]]
     print(f"{res['dft']['name']} ({res['dft']['hash']}): {res['n_train']} training and {res['n_heldout']} held-out "
           f"structures ({res['n_failed']} failed)")
-    print_table(rows, ["measure", "foundation", "calibrated", "paper"])
+    print_table(rows, ["measure", "foundation", "calibrated", "reference"])
+    print("reference: 1 for the slope, DFT for the barrier (single points on the foundation's NEB images), "
+          "the paper's DFT for phase energies")
     print(f"weights: {res['calibrated']['weights']} (teacher 'calibrated', identity {res['calibrated']['hash']}); "
           f"to use it: {res['calibrated']['config']}")
     if res["n_failed"]:

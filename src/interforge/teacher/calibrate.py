@@ -333,9 +333,11 @@ def fit_references(structures: list[Atoms], residual_eV: np.ndarray, elements: l
 
 
 def force_slope(f_teacher: np.ndarray, f_dft: np.ndarray) -> float:
-    """Least-squares slope through the origin of teacher against DFT force components (1 = not soft)."""
-    t, d = np.ravel(f_teacher), np.ravel(f_dft)
-    return float(np.dot(t, d) / np.dot(d, d))
+    """Least-squares slope through the origin of teacher against DFT force components (1 = not soft; the
+    validation gates' :func:`~interforge.validation.gates.force_parity` with DFT as the reference)."""
+    from interforge.validation.gates import force_parity
+
+    return force_parity(f_teacher, f_dft)[0]
 
 
 def _evaluate(structures: list[Atoms], calc) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -349,9 +351,10 @@ def _evaluate(structures: list[Atoms], calc) -> tuple[np.ndarray, list[np.ndarra
 
 
 def measure(calc, train: list[Atoms], train_e: np.ndarray, held: list[Atoms], held_e: np.ndarray,
-            held_f: list[np.ndarray], elements: list[str]) -> dict[str, float]:
+            held_f: list[np.ndarray], elements: list[str], parity: list | None = None) -> dict[str, float]:
     """Force slope and RMSE, energy RMSE of ``calc`` against DFT on the held-out structures (energies after
-    the per-element reference fitted on the training structures)."""
+    the per-element reference fitted on the training structures). ``parity`` receives (teacher, DFT) force
+    components."""
     e_tr, _ = _evaluate(train, calc)
     mu = fit_references(train, train_e - e_tr, elements)
     e_h, f_h = _evaluate(held, calc)
@@ -359,6 +362,8 @@ def measure(calc, train: list[Atoms], train_e: np.ndarray, held: list[Atoms], he
     shift = _element_counts(held, elements) @ mu
     de = (e_h + shift - held_e) / n
     ft, fd = np.concatenate(f_h), np.concatenate(held_f)
+    if parity is not None:
+        parity.append((ft, fd))
     return {"force_slope": force_slope(ft, fd), "force_rmse_meV_A": float(np.sqrt(np.mean((ft - fd) ** 2)) * 1e3),
             "energy_rmse_meV_atom": float(np.sqrt(np.mean(de ** 2)) * 1e3)}
 
@@ -368,7 +373,7 @@ def phase_energies_meV(energies_eV_atom: dict[str, float], phases: dict[str, Ato
     first: dict[str, float] = {}
     out = {}
     for name, e in energies_eV_atom.items():
-        comp = phases[name].get_chemical_formula(mode="reduce", empirical=True)
+        comp = phases[name].get_chemical_formula(mode="hill", empirical=True)
         first.setdefault(comp, e)
         out[name] = round((e - first[comp]) * 1e3, 2)
     return out
@@ -384,6 +389,41 @@ class _LogLines(io.TextIOBase):
             if line.strip():
                 log.info("chgnet: %s", line.strip())
         return len(s)
+
+
+def parity_figure(pairs: list[tuple[np.ndarray, np.ndarray]], labels: list[str], path: Path) -> Path | None:
+    """Teacher against DFT force components on the held-out structures, one colour per teacher."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from interforge.report.figures import save_figure
+    except ImportError:  # pragma: no cover - matplotlib is a dependency
+        return None
+    fig, ax = plt.subplots(figsize=(4.4, 4.2))
+    lim = 0.0
+    for (ft, fd), lab in zip(pairs, labels):
+        x, y = np.ravel(fd), np.ravel(ft)
+        ax.plot(x, y, ".", ms=3, alpha=0.5, label=f"{lab}: slope {force_slope(y, x):.3f}")
+        lim = max(lim, float(np.max(np.abs(np.r_[x, y]))) * 1.05)
+    ax.plot([-lim, lim], [-lim, lim], "k--", lw=0.8)
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel="DFT force (eV/Å)", ylabel="teacher force (eV/Å)",
+           title="held-out DFT structures")
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def comparison_rows(before: dict, after: dict, paper: dict[str, float]) -> list[dict]:
+    """One row per measure: the foundation teacher, the calibrated teacher and the reference (DFT or paper)."""
+    rows = [{"measure": k, "foundation": before.get(k), "calibrated": after.get(k),
+             "reference": before.get("barrier_dft_eV") if k == "barrier_eV" else (1.0 if k == "force_slope" else None)}
+            for k in ("force_slope", "force_rmse_meV_A", "energy_rmse_meV_atom", "barrier_eV")]
+    for name, v in before.get("phase_energies_meV_atom", {}).items():
+        rows.append({"measure": f"E({name}) meV/atom", "foundation": v,
+                     "calibrated": after.get("phase_energies_meV_atom", {}).get(name), "reference": paper.get(name)})
+    return rows
 
 
 def freeze(model, trainable: str) -> int:
@@ -530,7 +570,8 @@ def calibrate(cfg: InterforgeConfig, workdir: str | Path, executor=None, retry_f
     args = dict(train=train, train_e=dft_e[train_i], held=held, held_e=dft_e[held_i],
                 held_f=[labels[i]["forces"] for i in held_i], elements=elements)
 
-    before = measure(found_calc, **args)
+    pairs: list = []
+    before = measure(found_calc, **args, parity=pairs)
     before["barrier_eV"] = picks.barrier_eV
     before["phase_energies_meV_atom"] = phase_energies_meV(picks.phase_energies_eV_atom, phases)
 
@@ -577,7 +618,8 @@ def calibrate(cfg: InterforgeConfig, workdir: str | Path, executor=None, retry_f
     calib = calibrated_section(cfg.teacher, wpath)
     calib_id = teacher_identity(calib)
     calib_calc = make_calculator(calib)
-    after = measure(calib_calc, **args)
+    after = measure(calib_calc, **args, parity=pairs)
+    figure = parity_figure(pairs, ["foundation", "calibrated"], folder / "force_parity.png")
     after["barrier_eV"] = None
     if picks.hop_endpoints:
         after["barrier_eV"], _ = hop_neb(picks.hop_endpoints[0], picks.hop_endpoints[1], calib_calc, cal.hop_images,
@@ -604,6 +646,8 @@ def calibrate(cfg: InterforgeConfig, workdir: str | Path, executor=None, retry_f
         "hop_phase": picks.hop_phase,
         "before": before, "after": after,
         "paper_phase_energies_meV_atom": {n: v for n, v in PAPER_PHASE_ENERGIES_MEV.items() if n in phases},
+        "table": comparison_rows(before, after, PAPER_PHASE_ENERGIES_MEV),
+        "figure": str(figure) if figure else None,
         "training": {"epochs": cal.epochs, "learning_rate": cal.learning_rate, "trainable": cal.trainable,
                      "history": history},
         "dft_labels": store.display_url,
