@@ -103,6 +103,63 @@ def test_split_holds_out_a_share_of_each_group():
     assert force_slope(0.8 * f, f) == pytest.approx(0.8)
 
 
+class _Picky(Calculator):
+    """A cheap stand-in DFT that fails (an unconverged SCF) on cells of three atoms; counts its calls."""
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+    calls = 0
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=tuple(all_changes)):
+        from interforge.teacher import LabelFailure
+
+        super().calculate(atoms, properties, system_changes)
+        type(self).calls += 1
+        if len(self.atoms) == 3:
+            raise LabelFailure("unconverged SCF (test)", retry=False)
+        self.results = {"energy": -1.0 * len(self.atoms), "free_energy": -1.0 * len(self.atoms),
+                        "forces": np.zeros((len(self.atoms), 3))}
+
+
+def test_dft_failures_are_recorded_not_used_and_not_recomputed(tmp_path):
+    from interforge.data import LabelStore
+    from interforge.teacher import register_teacher
+    from interforge.teacher.calibrate import label_with_dft
+    from interforge.workflow import InProcessExecutor
+
+    try:
+        register_teacher("picky-dft-test", lambda section, directory: _Picky())
+    except Exception:  # registered by an earlier run in this process
+        pass
+    section = TeacherSection(name="picky-dft-test", dispersion=False, retries=0)
+    cells = [_licl(), Atoms("LiCl2", positions=[[0, 0, 0], [2.4, 0, 0], [0, 2.4, 0]], cell=[6, 6, 6], pbc=True),
+             _licl()[:4]]
+    store = LabelStore(tmp_path / "dft.db")
+    _Picky.calls = 0
+    labels = label_with_dft(cells, ["a", "b", "c"], section, store, InProcessExecutor(), 1, tmp_path / "s")
+    assert "failed" in labels[1] and "unconverged SCF" in labels[1]["failed"]
+    assert "energy" in labels[0] and "energy" in labels[2]
+    assert store.count(status="failed") == 1 and store.count(status="ok") == 2
+    n = _Picky.calls
+    again = label_with_dft(cells, ["a", "b", "c"], section, store, InProcessExecutor(), 1, tmp_path / "s")
+    assert _Picky.calls == n and "failed" in again[1]  # resumed from the store: nothing computed again
+
+
+@pytest.mark.parametrize("toml, needle", [
+    ("[teacher]\nname = 'sevenn'\n", "fine-tunes CHGNet"),
+    ("[teacher.calibration]\ndft = 'psi4'\n", "unknown teacher 'psi4'"),
+    ("[teacher.calibration.gpaw]\npython = '/nonexistent/python'\n", "apt-get install -y gpaw gpaw-data"),
+])
+def test_bad_calibration_setups_are_one_line_errors_before_any_work(tmp_path, capsys, toml, needle):
+    from interforge.cli.main import main
+
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(toml)
+    assert main(["teacher", "calibrate", "--config", str(cfg), "--workdir", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "w" / "calibration").exists()
+
+
 # -- (a) GPAW: the calibration's energy-and-force labels on a real small cell ------------------------------
 
 @pytest.mark.slow

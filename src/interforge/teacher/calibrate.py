@@ -529,7 +529,6 @@ def calibrate(cfg: InterforgeConfig, workdir: str | Path, executor=None, retry_f
     workdir = Path(workdir)
     cal = cfg.teacher.calibration
     folder = workdir / FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
     found = foundation_section(cfg.teacher)
     dft = dft_section(cfg.teacher)
     if canonical_name(dft.name) not in teacher_names():
@@ -541,6 +540,7 @@ def calibrate(cfg: InterforgeConfig, workdir: str | Path, executor=None, retry_f
         make_calculator(dft, scratch)  # the DFT code is there (GPAW importable, POTCARs, ...) before any work
     dft_id = teacher_identity(dft)
     found_calc = make_calculator(found)
+    folder.mkdir(parents=True, exist_ok=True)
 
     phases = calibration_phases(cfg, workdir)
     picks = pick_structures(cfg, phases, folder, found_calc)
