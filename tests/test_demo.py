@@ -50,6 +50,14 @@ def test_tiny_demo_resumes_after_a_kill_and_reports(tmp_path):
     assert all(Path(p).is_file() for p in manifest["md"]["structures"].values())  # cells written, not run
     first = (out / "report.html").read_text().split("<h2", 2)[1]
     assert "Validation gates" in first and "production MD was refused" in first
+    # learn validated its final committee, labelled what the failed gates measure (one gate round) and
+    # retrained; the demo's gates are those of the retrained model
+    rounds = [it for it in manifest["learn"]["iterations"] if it.get("gate_round")]
+    gate0 = json.loads((out / "gates" / "00" / "manifest.json").read_text())
+    assert len(rounds) == 1 and gate0["steps_done"] == ["validate", "data", "label", "train", "evaluate"]
+    assert gate0["n_gate_structures"] > 0 and gate0["n_labelled"] == gate0["n_gate_structures"]
+    assert manifest["learn"]["final_models"] == gate0["models"]
+    assert manifest["validate"]["model"] == str(Path(gate0["models"][0]).resolve())
 
     done = subprocess.run([*cmd, "--force"], env=env, capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -109,6 +109,17 @@ def hop_pairs(atoms: Atoms, n: int, max_hop_A: float, avoid_first: bool = True) 
     return pairs
 
 
+def vacancy_hop(atoms: Atoms, vac: int, hopper: int) -> tuple[Atoms, Atoms]:
+    """(initial, final) of a vacancy hop: atom ``vac`` removed, then atom ``hopper`` moved onto its
+    site (minimum image), everything else in place."""
+    shift = atoms.get_distance(hopper, vac, mic=True, vector=True)
+    initial = atoms.copy()
+    del initial[vac]
+    final = initial.copy()
+    final.positions[hopper - 1 if hopper > vac else hopper] = atoms.positions[hopper] + shift
+    return initial, final
+
+
 def hop_anchors(relaxed: Atoms, calc, name: str, st: AnchorSettings) -> list[Atoms]:
     """Relaxed endpoints and IDPP images of Li vacancy hops in the relaxed cell."""
     from ase.mep import NEB
@@ -116,12 +127,7 @@ def hop_anchors(relaxed: Atoms, calc, name: str, st: AnchorSettings) -> list[Ato
 
     out = []
     for vac, hopper in hop_pairs(relaxed, st.hops, st.max_hop_A):
-        shift = relaxed.get_distance(hopper, vac, mic=True, vector=True)
-        initial = relaxed.copy()
-        del initial[vac]
-        h = hopper - 1 if hopper > vac else hopper
-        final = initial.copy()
-        final.positions[h] = relaxed.positions[hopper] + shift
+        initial, final = vacancy_hop(relaxed, vac, hopper)
         ends = []
         for tag, a in (("ini", initial), ("fin", final)):
             a.calc = calc

@@ -38,6 +38,7 @@ class LoopResult:
     converged: bool = False
     final_models: list[str] = field(default_factory=list)
     summary_path: str = ""
+    validation: dict | None = None  # the last validation record of the final model (``run(validate=True)``)
 
 
 def _errors(structures: list[Atoms], calc) -> tuple[float | None, float | None, int]:
@@ -115,7 +116,9 @@ class ActiveLearner:
         return [a for a in self.store.labelled() if a.info["struct_hash"] in self.holdout_hashes]
 
     # -- the loop ---------------------------------------------------------------------------
-    def run(self, max_iterations: int | None = None) -> LoopResult:
+    def run(self, max_iterations: int | None = None, validate: bool = False) -> LoopResult:
+        """Iterate (resuming finished steps), train the final committee and, with ``validate``, validate it and
+        run gate-directed rounds while a gate fails (``[active] gate_rounds``)."""
         n_max = max_iterations or self.cfg.active.max_iterations
         result = LoopResult()
         for i in range(n_max):
@@ -131,8 +134,56 @@ class ActiveLearner:
         if final is not None:
             result.iterations.append(final)
             result.final_models = final["models"]
+        if validate and result.final_models:
+            self._validate_and_mend(result)
         result.summary_path = str(self._write_summary(result))
         return result
+
+    def _validate_and_mend(self, result: LoopResult) -> None:
+        """Validate the final model; while a gate fails and rounds are left, label what the failing gates
+        measure (:mod:`interforge.active.gated`), train a new final committee on every label and validate
+        it. Each round is a resumable step list in ``WORKDIR/gates/NN``."""
+        from interforge.active.gated import gate_structures
+        from interforge.nep import NEPCalculator
+        from interforge.validation.project import project_phases, validate_in_project
+
+        rounds = self.cfg.active.gate_rounds
+        for r in range(rounds + 1):
+            m = Manifest(self.workdir / "gates" / f"{r:02d}", r)
+            model = result.final_models[0]
+            if not m.done("validate"):
+                t = Timer()
+                rec = validate_in_project(self.cfg, self.workdir, model, self.workdir / "validation")
+                m.mark("validate", t.elapsed, model=model, validation=rec.to_dict())
+            result.validation = m["validation"]
+            failed = result.validation.get("failed", [])
+            if not failed:
+                log.info("gate round %d: the model passed every gate", r)
+                return
+            if r == rounds:
+                log.warning("the final model still fails %s after %d gate round(s)", ", ".join(failed), rounds)
+                return
+            seed = self.cfg.project.seed + 7000 + 100 * r
+            if not m.done("data"):
+                t = Timer()
+                frames = gate_structures(failed, NEPCalculator(model), self.cfg, project_phases(self.cfg), m.dir, seed)
+                _write_xyz(frames, m.dir / "gate_structures.xyz")
+                m.mark("data", t.elapsed, n_gate_structures=len(frames), failed=failed)
+            if not m.done("label"):
+                t = Timer()
+                frames = read(m.dir / "gate_structures.xyz", ":") if m["n_gate_structures"] else []
+                n_ok, n_failed = self._label(frames, len(result.iterations) + r, stage="gate")
+                m.mark("label", t.elapsed, n_labelled=n_ok, n_failed=n_failed)
+            if not m.done("train"):
+                t = Timer()
+                train = self.training_set()
+                committee = self._train(train, m.dir / "committee", seed, bootstrap=False)
+                m.mark("train", t.elapsed, models=committee.nep_paths, n_train=len(train), final=True, gate_round=r + 1)
+            if not m.done("evaluate"):
+                t = Timer()
+                m.mark("evaluate", t.elapsed, **self._evaluate_holdout(m["models"]))
+            result.iterations.append(dict(m.data))
+            result.final_models = m["models"]
 
     def _final_committee(self, index: int) -> dict | None:
         """A last committee trained on every label, when the last iteration labelled structures after its
@@ -277,13 +328,13 @@ class ActiveLearner:
             log.warning("%d exploration task(s) failed: %s", len(failed), "; ".join(f"{s['task_id']}: {s['error']}" for s in failed))
         return summary
 
-    def _label(self, structures: list[Atoms], iteration: int) -> tuple[int, int]:
+    def _label(self, structures: list[Atoms], iteration: int, stage: str = "active") -> tuple[int, int]:
         if not structures:
             return 0, 0
         from interforge.teacher import label_structures
 
         report = label_structures(structures, self.store, self.cfg.teacher, executor=self.executor,
-                                  stage="active", iteration=iteration, source=f"iteration {iteration:03d}")
+                                  stage=stage, iteration=iteration, source=f"{stage} {iteration:03d}")
         return report.n_labelled, report.n_failed
 
     # -- figures ---------------------------------------------------------------------------
@@ -297,9 +348,12 @@ class ActiveLearner:
         from interforge.report.learning import plot_learning_summary
 
         rows = [{k: it.get(k) for k in ("iteration", "n_train", "n_candidates", "n_selected", "n_failed",
-                                         "holdout_force_rmse_meV_A", "holdout_energy_rmse_meV_atom", "converged", "final")}
+                                         "holdout_force_rmse_meV_A", "holdout_energy_rmse_meV_atom", "converged", "final",
+                                         "gate_round")}
                 for it in result.iterations]
-        path = atomic_write_json(self.workdir / "summary.json", {"converged": result.converged, "iterations": rows,
-                                                                  "final_models": result.final_models})
+        summary = {"converged": result.converged, "iterations": rows, "final_models": result.final_models}
+        if result.validation is not None:
+            summary.update(gates_passed=result.validation.get("passed"), gates_failed=result.validation.get("failed"))
+        path = atomic_write_json(self.workdir / "summary.json", summary)
         plot_learning_summary(rows, self.workdir / "summary.png")
         return path

@@ -98,20 +98,25 @@ def li_hop_endpoints(atoms: Atoms, max_hop_A: float = 4.0) -> tuple[Atoms, Atoms
     k = int(np.argmin(d))
     if d[k] > max_hop_A:
         raise ValueError(f"no Li within {max_hop_A} Å of Li {vac}")
-    hopper = li[1:][k]
-    initial = atoms.copy()
-    del initial[vac]
-    hopper_new = hopper - 1 if hopper > vac else hopper
-    final = initial.copy()
-    shift = atoms.get_distance(hopper, vac, mic=True, vector=True)
-    final.positions[hopper_new] = atoms.positions[hopper] + shift
+    from interforge.active.anchors import vacancy_hop
+
+    initial, final = vacancy_hop(atoms, vac, li[1:][k])
     return initial, final, float(d[k])
 
 
 def neb_barrier(initial: Atoms, final: Atoms, calc_factory, n_images: int = 5, fmax: float = 0.1,
                 steps: int = 150) -> tuple[float, list[float]]:
     """Climbing-image NEB barrier (eV) with endpoints relaxed at fixed cell. ``calc_factory()`` is called
-    once per image; it may return the same calculator every time (images are evaluated in turn)."""
+    once per image; it may return the same calculator every time (images are evaluated in turn).
+    Returns (barrier, energies of the images relative to the first)."""
+    images = neb_band(initial, final, calc_factory, n_images, fmax, steps)
+    energies = [float(im.get_potential_energy()) for im in images]
+    return max(energies) - energies[0], [e - energies[0] for e in energies]
+
+
+def neb_band(initial: Atoms, final: Atoms, calc_factory, n_images: int = 5, fmax: float = 0.1,
+             steps: int = 150) -> list[Atoms]:
+    """The relaxed climbing-image band (endpoints included, calculators attached) of :func:`neb_barrier`."""
     from ase.mep import NEB
     from ase.optimize import FIRE
 
@@ -124,11 +129,10 @@ def neb_barrier(initial: Atoms, final: Atoms, calc_factory, n_images: int = 5, f
     images = [ends[0]] + [ends[0].copy() for _ in range(n_images)] + [ends[1]]
     for im in images[1:-1]:
         im.calc = calc_factory()
-    neb = NEB(images, climb=True, allow_shared_calculator=True)
+    neb = NEB(images, climb=True, allow_shared_calculator=True, method="improvedtangent")  # ASE's default, said
     neb.interpolate(mic=True)
     FIRE(neb, logfile=None).run(fmax=fmax, steps=steps)
-    energies = [float(im.get_potential_energy()) for im in images]
-    return max(energies) - energies[0], [e - energies[0] for e in energies]
+    return images
 
 
 def relaxed_energy_per_atom(atoms: Atoms, calc, fmax: float = 0.05, steps: int = 200) -> float:

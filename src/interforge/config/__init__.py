@@ -101,8 +101,8 @@ def _temperature_keys(section: Any, prefix: str = "") -> list[tuple[str, Any]]:
         key = f"{prefix}{name}"
         if isinstance(value, BaseModel):
             found += _temperature_keys(value, key + ".")
-        elif name.endswith("_K") or name == "temperatures_K":
-            found.append((key, value))
+        elif (name.endswith("_K") and not name.endswith("offset_K")) or name == "temperatures_K":
+            found.append((key, value))  # an *offset_K is a temperature difference, checked on its own
     return found
 
 
@@ -117,6 +117,12 @@ def check_config(cfg: InterforgeConfig, source: str = "<config>") -> InterforgeC
         hot = [v for v in values if v is not None and v > MAX_TEMPERATURE_K]
         if hot:
             raise ConfigError(f"{source}: key '{key}': temperatures must be <= {MAX_TEMPERATURE_K:g} K (got {hot[0]!r})")
+    if cfg.active.gate_rounds:
+        gate_T = [T + cfg.active.gate_temperature_offset_K
+                  for T in (cfg.validation.temperatures_K or cfg.production.bulk_temperatures_K)]
+        if gate_T and not min(gate_T) > 0:
+            raise ConfigError(f"{source}: key 'active.gate_temperature_offset_K': gate rounds would run at "
+                              f"{min(gate_T):g} K; the gate temperatures plus the offset must be > 0 K")
     if not 0 <= cfg.project.seed <= MAX_SEED:
         raise ConfigError(f"{source}: key 'project.seed': must be >= 0 and <= 2^63 - 1 (got {cfg.project.seed!r})")
     from interforge.teacher import teacher_names

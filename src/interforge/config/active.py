@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from interforge.config.base import Section
 
@@ -38,3 +38,24 @@ class ActiveSection(Section):
         "Both are reported; this picks the headline `holdout_force_rmse_meV_A`.",
     )
     holdout_fraction: float = Field(0.1, ge=0, lt=1, description="Fraction of the seed labels frozen as the hold-out set.")
+    gate_rounds: int = Field(
+        2, ge=0,
+        description="After the last iteration, `learn` validates its final model; while a gate fails, up to this many "
+        "gate-directed rounds label what the failing gates measure (the model's own NPT frames, relaxed polymorphs, "
+        "NEB bands; docs/active.md), retrain and validate again. 0 = validate once and stop.",
+    )
+    gate_md_ps: float = Field(2.0, gt=0, description="Gate rounds: NEP NPT per validation phase and temperature, ps.")
+    gate_frames: int = Field(4, ge=1, description="Gate rounds: frames per NEP NPT run taken for labelling (second half).")
+    gate_temperature_offset_K: float = Field(
+        -25.0,
+        description="Gate rounds run NPT at each gate temperature plus this offset, K; never 0, so no training frame comes "
+        "from a gate temperature and the force gate's hold-out stays independent.",
+    )
+    gate_hops: int = Field(2, ge=0, description="Gate rounds: Li vacancy hops (not the barrier gate's) whose NEP NEB bands are labelled.")
+
+    @model_validator(mode="after")
+    def _gate_offset(self):
+        if self.gate_rounds and self.gate_temperature_offset_K == 0:
+            raise ValueError("gate_temperature_offset_K must not be 0: gate-round frames at a gate temperature "
+                             "would break the independence of the force gate's hold-out")
+        return self

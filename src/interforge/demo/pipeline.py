@@ -118,10 +118,12 @@ class Demo:
         from interforge.active import ActiveLearner
 
         learner = ActiveLearner(self.cfg, self.out, self._store(), self._structures(), self._executor)
-        res = learner.run()
+        res = learner.run(validate=True)
         return {"converged": res.converged, "final_models": res.final_models, "summary": res.summary_path,
+                "validation": res.validation,
                 "iterations": [{k: it.get(k) for k in ("iteration", "n_train", "n_candidates", "n_selected", "n_failed",
-                                                       "holdout_force_rmse_meV_A", "holdout_energy_rmse_meV_atom", "final")}
+                                                       "holdout_force_rmse_meV_A", "holdout_energy_rmse_meV_atom", "final",
+                                                       "gate_round")}
                                for it in res.iterations]}
 
     def _model(self) -> str:
@@ -130,6 +132,9 @@ class Demo:
     def stage_validate(self) -> dict:
         from interforge.validation.project import validate_in_project
 
+        done = self.m["learn"].get("validation")
+        if done and done.get("model") == str(Path(self._model()).resolve()):
+            return done  # learn validated its final model (and ran the gate rounds)
         rec = validate_in_project(self.cfg, self.out, self._model(), self.out / "validation")
         return rec.to_dict()
 

@@ -9,13 +9,18 @@ from interforge.config import InterforgeConfig
 from interforge.validation.runner import ValidationRecord, Validator
 
 
+def project_phases(cfg: InterforgeConfig) -> dict:
+    """Name → bulk cell of every project phase and validation phase (what the gates are measured on)."""
+    from interforge.active.project import bulk_cell
+
+    names = list(dict.fromkeys([*cfg.structures.phases, *(cfg.validation.phases or cfg.production.bulk_phases)]))
+    return {n: bulk_cell(n, cfg) for n in names}
+
+
 def validate_in_project(cfg: InterforgeConfig, workdir: str | os.PathLike, model_path: str | os.PathLike,
                         out_dir: str | os.PathLike | None = None) -> ValidationRecord:
     """Run every gate of ``model_path`` against the project's teacher on its bulk phases."""
-    from interforge.active.project import bulk_cell
     from interforge.teacher import make_calculator
 
-    names = list(dict.fromkeys([*cfg.structures.phases, *(cfg.validation.phases or cfg.production.bulk_phases)]))
-    phases = {n: bulk_cell(n, cfg) for n in names}
     out = Path(out_dir) if out_dir else Path(workdir) / "validation"
-    return Validator(model_path, cfg, phases, make_calculator(cfg.teacher), out).run()
+    return Validator(model_path, cfg, project_phases(cfg), make_calculator(cfg.teacher), out).run()

@@ -138,8 +138,12 @@ class Validator:
 
     def independent(self) -> tuple[bool, str]:
         """Whether the gate temperatures differ from every temperature the training data came from."""
+        from interforge.active.gated import gate_temperatures
+
         a, s = self.cfg.active, self.cfg.sampling
         used = set(s.temperatures_K) | set(a.nvt_temperatures_K) | set(a.npt_temperatures_K)
+        if a.gate_rounds:
+            used |= set(gate_temperatures(self.cfg))
         clash = sorted(set(self.temps) & used)
         if clash:
             return False, f"gate temperatures {clash} K also produced training frames"

@@ -1,0 +1,122 @@
+"""Gate-directed data: when a model fails a validation gate, label what that gate measures.
+
+Query by committee labels where the members disagree. A gate can fail where they all agree and are
+wrong together: a per-phase energy offset (phase order), a saddle no band ever sampled (barrier), a
+volume the model drifts to in NPT that no teacher frame covers (density, pressure). So after a failed
+validation the model itself is taken to the configurations each failed gate looks at, and the teacher
+labels them (store stage ``gate``):
+
+- ``density``, ``pressure``, ``solid``, ``forces``: frames of NEP NPT of every validation phase at every
+  gate temperature plus ``[active] gate_temperature_offset_K`` (never at a gate temperature, so the
+  force gate's hold-out stays independent), on the validation's supercell;
+- ``phase_order``: the model's own relaxation path and minimum of every polymorph;
+- ``barrier``: the model's converged NEB bands of Li vacancy hops other than the gate's (the gate's
+  vacancy, the first Li, is never used).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from interforge.config import InterforgeConfig
+
+log = logging.getLogger(__name__)
+
+NPT_GATES = ("density", "pressure", "solid", "forces")
+
+
+def _bare(atoms: Atoms, origin: str) -> Atoms:
+    a = Atoms(atoms.get_chemical_symbols(), positions=atoms.get_positions(), cell=atoms.get_cell(), pbc=True)
+    a.wrap()
+    a.info["origin"] = origin
+    return a
+
+
+def gate_temperatures(cfg: InterforgeConfig) -> list[float]:
+    """The temperatures (K) gate rounds run NPT at: each gate temperature plus the offset."""
+    temps = cfg.validation.temperatures_K or cfg.production.bulk_temperatures_K
+    return [float(T) + cfg.active.gate_temperature_offset_K for T in temps]
+
+
+def npt_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms], out_dir: Path,
+               seed: int) -> list[Atoms]:
+    """``gate_frames`` frames from the second half of a NEP NPT run (``gate_md_ps``) per validation phase
+    and gate-round temperature, on the validation's supercell."""
+    from interforge.md import run_md
+    from interforge.md.guards import Guards
+    from interforge.structures.supercell import supercell_for
+    from interforge.trajectory import TrajectoryReader
+
+    a, md, v = cfg.active, cfg.md, cfg.validation
+    names = list(v.phases or cfg.production.bulk_phases)
+    steps = max(2, int(round(a.gate_md_ps * 1000 / md.timestep_fs)))
+    every = max(1, steps // (4 * a.gate_frames))
+    out: list[Atoms] = []
+    for k, (name, T) in enumerate((n, T) for n in names for T in gate_temperatures(cfg)):
+        cell = supercell_for(phases[name], max(v.npt_target_atoms, len(phases[name])))
+        res = run_md(cell, calc, "npt", T, steps, out_dir / "npt" / f"{name}_{T:g}K", pressure_bar=md.pressure_bar,
+                     timestep_fs=md.timestep_fs, dump_interval=every, thermo_interval=every, seed=seed + k,
+                     thermostat_tau_fs=md.thermostat_tau_fs, barostat_tau_fs=md.barostat_tau_fs,
+                     bulk_modulus_GPa=md.bulk_modulus_GPa, momentum_removal_interval=md.momentum_removal_interval,
+                     guards=Guards.from_section(md))
+        rd = TrajectoryReader(res.trajectory_path)
+        second = np.arange(rd.n_frames)[rd.n_frames // 2:]
+        if len(second) == 0:
+            continue
+        pick = np.unique(second[np.linspace(0, len(second) - 1, a.gate_frames).astype(int)])
+        out += [_bare(rd.atoms(int(i)), f"gate/npt/{name}@{T:g}K#{int(i)}") for i in pick]
+        if res.stopped_by:
+            log.warning("gate round: NEP NPT of %s at %g K stopped (%s); its frames are labelled all the same",
+                        name, T, res.stopped_by)
+    return out
+
+
+def relaxed_frames(calc, cfg: InterforgeConfig, polymorphs: dict[str, Atoms]) -> list[Atoms]:
+    """The model's relaxation path (cell and positions) and minimum of every polymorph."""
+    from interforge.active.anchors import AnchorSettings, relaxation_anchors
+
+    st = AnchorSettings(relax_steps=cfg.validation.relax_steps, path_frames=2)
+    out: list[Atoms] = []
+    for name, atoms in polymorphs.items():
+        path, _ = relaxation_anchors(atoms, calc, f"gate/relax/{name}", st)
+        out += path[1:]  # the start is the library cell, labelled as an anchor already
+    return out
+
+
+def neb_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms]) -> list[Atoms]:
+    """Interior images of the model's climbing-image NEB bands of ``gate_hops`` Li vacancy hops per
+    barrier phase (never the gate's own vacancy)."""
+    from interforge.active.anchors import hop_pairs, vacancy_hop
+    from interforge.active.validate import neb_band
+
+    v = cfg.validation
+    names = [n for n in (v.phases or cfg.production.bulk_phases) if "Li" in phases[n].get_chemical_symbols()]
+    out: list[Atoms] = []
+    for name in names[: v.neb_phases]:
+        for vac, hopper in hop_pairs(phases[name], cfg.active.gate_hops, 4.0, avoid_first=True):
+            ini, fin = vacancy_hop(phases[name], vac, hopper)
+            band = neb_band(ini, fin, lambda: calc, 3, steps=v.relax_steps)
+            out += [_bare(im, f"gate/neb/{name}/{vac}-{hopper}/{j}") for j, im in enumerate(band)][1:-1]
+    return out
+
+
+def gate_structures(failed: list[str], calc, cfg: InterforgeConfig, phases: dict[str, Atoms],
+                    out_dir: str | Path, seed: int) -> list[Atoms]:
+    """Unlabelled structures aimed at the ``failed`` gates (see the module docstring); ``calc`` is the model
+    being mended (an ASE calculator: a :class:`~interforge.nep.NEPCalculator` in the loop)."""
+    out_dir = Path(out_dir)
+    out: list[Atoms] = []
+    if any(g in NPT_GATES for g in failed):
+        out += npt_frames(calc, cfg, phases, out_dir, seed)
+    if "phase_order" in failed:
+        formula = {n: a.get_chemical_formula(empirical=True) for n, a in phases.items()}
+        poly = {n: a for n, a in phases.items() if list(formula.values()).count(formula[n]) > 1}
+        out += relaxed_frames(calc, cfg, poly)
+    if "barrier" in failed:
+        out += neb_frames(calc, cfg, phases)
+    log.info("gate round: %d structures for the failed gates %s", len(out), ", ".join(failed))
+    return out

@@ -1,0 +1,98 @@
+"""Gate-directed data (interforge.active.gated): what a failed gate sends to the teacher.
+
+A Lennard-Jones crystal of "Li" stands in for the model being mended, so every expectation is known
+independently: where its minimum lies, which temperatures its NPT runs at, which vacancy the barrier
+gate uses."""
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.lj import LennardJones
+from ase.filters import FrechetCellFilter
+from ase.geometry import find_mic
+from ase.optimize import BFGS
+
+from interforge.active.gated import gate_structures, gate_temperatures, neb_frames, npt_frames, relaxed_frames
+from interforge.active.validate import li_hop_endpoints
+from interforge.config import config_from_dict
+from interforge.errors import ConfigError
+from interforge.trajectory import TrajectoryReader
+
+SIGMA = 2.6
+
+
+def lj():
+    return LennardJones(sigma=SIGMA, epsilon=0.5, rc=3 * SIGMA, smooth=True)
+
+
+def crystal(a=3.95):
+    return bulk("Li", "fcc", a=a, cubic=True).repeat((2, 2, 2))  # 32 atoms
+
+
+def cfg(**active):
+    return config_from_dict({
+        "validation": {"phases": ["lj"], "temperatures_K": [300.0, 600.0], "npt_target_atoms": 32, "relax_steps": 300},
+        "production": {"bulk_phases": ["lj"]},
+        "active": {"gate_md_ps": 0.2, "gate_frames": 3, "gate_temperature_offset_K": -25.0, "gate_hops": 2, **active},
+        "md": {"timestep_fs": 2.0},
+    })
+
+
+def test_npt_frames_run_beside_not_at_the_gate_temperatures(tmp_path):
+    c = cfg()
+    assert gate_temperatures(c) == [275.0, 575.0]
+    frames = npt_frames(lj(), c, {"lj": crystal()}, tmp_path, seed=3)
+    assert len(frames) == 2 * 3
+    assert {f.info["origin"].split("#")[0] for f in frames} == {"gate/npt/lj@275K", "gate/npt/lj@575K"}
+    for T in (275, 575):
+        rd = TrajectoryReader(tmp_path / "npt" / f"lj_{T}K" / "trajectory.h5")
+        vols = np.abs(np.linalg.det(rd.cells()))
+        assert np.ptp(vols) > 0  # a barostat ran: the cell breathes
+    # frames come from the second half of each run, unlabelled
+    assert all(f.calc is None for f in frames)
+
+
+def test_an_offset_of_zero_or_below_absolute_zero_is_refused():
+    with pytest.raises(ConfigError, match="must not be 0"):
+        cfg(gate_temperature_offset_K=0.0)
+    with pytest.raises(ConfigError, match="gate_temperature_offset_K"):
+        cfg(gate_temperature_offset_K=-400.0)
+
+
+def test_relaxed_frames_end_at_the_models_own_minimum():
+    start = crystal(a=4.2)  # stretched: the model relaxes it
+    frames = relaxed_frames(lj(), cfg(), {"lj": start})
+    last = frames[-1]
+    # independent reference: ASE's BFGS on cell and positions of the same crystal
+    ref = start.copy()
+    ref.calc = lj()
+    BFGS(FrechetCellFilter(ref), logfile=None).run(fmax=1e-4, steps=500)
+    assert last.get_volume() == pytest.approx(ref.get_volume(), rel=0.01)
+    assert start.get_volume() > 1.1 * last.get_volume()
+    assert last.info["origin"].endswith("/relaxed")
+
+
+def test_neb_frames_avoid_the_barrier_gates_vacancy():
+    atoms = crystal()
+    atoms.rattle(0.01, seed=1)
+    frames = neb_frames(lj(), cfg(), {"lj": atoms})
+    assert len(frames) == 2 * 3  # two hops, three interior images each
+    gate_initial, _, _ = li_hop_endpoints(atoms)
+    gate_vacancy = atoms.positions[0]  # the gate removes the first Li
+    for f in frames:
+        assert len(f) == len(gate_initial)
+        # the gate's vacant site stays occupied in every image: these bands are other hops
+        _, d = find_mic(f.positions - gate_vacancy, f.cell)
+        assert d.min() < 0.6
+    # the interior images of one band form a path from one endpoint to the other: the hopping atom moves
+    _, moved = find_mic(frames[0].positions - frames[2].positions, frames[0].cell)
+    assert moved.max() > 0.5 and np.sort(moved)[-2] < 0.3
+
+
+def test_only_the_failed_gates_get_data(tmp_path):
+    c, phases = cfg(), {"lj": crystal()}
+    assert gate_structures([], lj(), c, phases, tmp_path, 1) == []
+    only_barrier = gate_structures(["barrier"], lj(), c, phases, tmp_path, 1)
+    assert {f.info["origin"].split("/")[1] for f in only_barrier} == {"neb"}
+    # a phase order needs polymorphs: one phase alone has none
+    assert gate_structures(["phase_order"], lj(), c, phases, tmp_path, 1) == []
