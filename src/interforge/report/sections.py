@@ -71,8 +71,8 @@ def gates_section(val: dict, forced: list[str] | None = None, refused_word: str 
                 "them, so every transport number below comes from a model that does not hold.")
     else:
         head = f"The NEP FAILED validation gate(s) {', '.join(val.get('failed', []))}; {refused_word}."
-    rows = [{"gate": k, "value": g["value"], "threshold": g["threshold"], "passed": g["passed"]}
-            for k, g in val.get("gates", {}).items()]
+    rows = [{"gate": k, "value": g["value"], "threshold": g["threshold"], "passed": g["passed"],
+             "also": g.get("note", "")} for k, g in val.get("gates", {}).items()]
     dis = val.get("dispersion")
     notes = [head, "Each gate compares the NEP with its teacher on data it was not trained on: force parity and "
              "pressure on frames of independent teacher MD, the NEP's NPT volume against the teacher's estimate at "
