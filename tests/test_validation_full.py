@@ -1,0 +1,94 @@
+"""The whole Validator with one known potential as both teacher and student.
+
+GPUMD's published Si NEP (Fan et al. 2022) labels the hold-out frames *and* is the model under test,
+so every comparison gate must read no error at all — force slope 1 and RMSE 0, no pressure difference,
+the teacher's volume estimate equal to the NEP's own, identical relaxed phase energies — and the
+physics gates (volume drift, Lindemann index) must find diamond Si a solid at 500–700 K. A student that
+differs from its teacher (the same file with its descriptor scaling changed) must fail."""
+
+import shutil
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from interforge.config import config_from_dict
+
+pytestmark = pytest.mark.slow
+
+
+def _cfg():
+    return config_from_dict({
+        "sampling": {"temperatures_K": [300.0]},
+        "active": {"nvt_temperatures_K": [400.0], "npt_temperatures_K": [], "npt_pressures_bar": [], "gate_rounds": 0},
+        "production": {"bulk_phases": ["Si-diamond"]},
+        "md": {"timestep_fs": 1.0},
+        "validation": {"phases": ["Si-diamond"], "temperatures_K": [500.0, 700.0], "teacher_md_ps": 0.15,
+                       "teacher_equilibration_ps": 0.05, "frame_interval_ps": 0.02, "npt_ps": 1.5,
+                       "npt_equilibration_ps": 0.3, "npt_target_atoms": 64, "n_teacher_frames_npt": 2,
+                       "neb_phases": 0, "relax_steps": 60, "solid_species": "Si"},
+    })
+
+
+def _phases():
+    return {"Si-diamond": bulk("Si", "diamond", a=5.43, cubic=True).repeat(2),
+            "Si-sc": bulk("Si", "sc", a=2.55)}
+
+
+def _validate(student, teacher, out):
+    from interforge.nep import NEPCalculator
+    from interforge.validation.runner import Validator
+
+    return Validator(student, _cfg(), _phases(), NEPCalculator(str(teacher)), out).run()
+
+
+@pytest.fixture
+def si_nep(nep_fixture_dir, tmp_path):
+    d = tmp_path
+    teacher, student = d / "teacher" / "nep.txt", d / "student" / "nep.txt"
+    for p in (teacher, student):
+        p.parent.mkdir()
+        shutil.copy(nep_fixture_dir / "Si_2022_NEP4_5body.txt", p)
+    return teacher, student
+
+
+def test_a_model_validated_against_itself_reads_zero_error_and_passes(si_nep, tmp_path):
+    teacher, student = si_nep
+    rec = _validate(student, teacher, tmp_path / "val")
+    g = {x.name: x for x in rec.gates}
+    assert set(g) == {"forces", "pressure", "density", "solid", "phase_order"}
+    assert g["forces"].value == pytest.approx(1.0, abs=1e-6)
+    assert g["forces"].detail["rmse_meV_A"] < 1e-3
+    assert g["pressure"].value < 1e-6
+    for run in g["density"].detail.values():
+        assert run["deviation"] == pytest.approx(0.0, abs=1e-9)  # no pressure difference, no volume correction
+        assert run["teacher_minus_nep_GPa"] == pytest.approx(0.0, abs=1e-9)
+        assert abs(run["volume_drift"]) < 0.02
+        # the NEP's own volume: diamond Si near its 20.0 Å^3/atom, expanded a little by temperature
+        assert 19.5 < run["volume_A3_atom"] < 21.0
+    assert g["solid"].value < 0.1
+    assert g["phase_order"].value == pytest.approx(0.0, abs=1e-9)
+    # simple cubic Si lies well above diamond (about 0.3 eV/atom in DFT)
+    assert g["phase_order"].detail["teacher_meV_atom"]["Si-sc"] > 150
+    assert rec.passed, rec.to_dict()["failed"]
+
+
+def test_a_softer_student_fails_with_the_slope_it_was_given(si_nep, tmp_path):
+    """The student is the teacher with its output-layer weights times 0.9: every energy difference,
+    force and virial is exactly 0.9 of the teacher's (a NEP's energy is linear in those weights)."""
+    teacher, _ = si_nep
+    lines = teacher.read_text().splitlines()
+    # nep4, one type, 50 neurons, 77 descriptors: after 6 header lines come w0 (50 x 77), b0 (50), w1 (50)
+    assert lines[5].split() == ["ANN", "50", "0"]
+    start = 6 + 50 * 77 + 50
+    lines[start:start + 50] = [repr(float(x) * 0.9) for x in lines[start:start + 50]]
+    soft = tmp_path / "soft" / "nep.txt"
+    soft.parent.mkdir()
+    soft.write_text("\n".join(lines) + "\n")
+    rec = _validate(soft, teacher, tmp_path / "val")
+    g = {x.name: x for x in rec.gates}
+    assert g["forces"].value == pytest.approx(0.9, abs=1e-4) and not g["forces"].passed
+    # simple cubic's energy above diamond shrinks by a tenth too: far beyond 3 meV/atom
+    d = g["phase_order"].detail
+    assert d["nep_meV_atom"]["Si-sc"] == pytest.approx(0.9 * d["teacher_meV_atom"]["Si-sc"], rel=0.05)
+    assert not g["phase_order"].passed and not rec.passed
