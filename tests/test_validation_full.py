@@ -8,7 +8,6 @@ differs from its teacher (the same file with its descriptor scaling changed) mus
 
 import shutil
 
-import numpy as np
 import pytest
 from ase.build import bulk
 
