@@ -82,7 +82,48 @@ def d(tmp_path, nep_fixture_dir):
     os.mkfifo(tmp_path / "fifo")
     os.symlink("/dev/urandom", tmp_path / "urandom.toml")
     os.symlink("/dev/null", tmp_path / "null.json")
+    _third_round_inputs(tmp_path)
     return tmp_path
+
+
+def _third_round_inputs(d: Path) -> None:
+    """The third round's files: symbolic link loops, per-atom arrays that disagree with their header, labels
+    that are words, trajectories too short to analyse, a non-UTF-8 file name, broken report folders."""
+    from interforge.trajectory import TrajectoryWriter
+
+    for name in ("loop.xyz", "loop.toml", "loop.json", "loopdir"):
+        os.symlink(name, d / name)  # a link to itself: every use is ELOOP
+    (d / "inconsistent.extxyz").write_text(
+        '2\nLattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3:forces:R:3 energy=-1.0 pbc="T T T"\n'
+        "Si 0 0 0 0 0 0\nSi 2 2 2 0\n")
+    (d / "word_energy.extxyz").write_text(
+        '2\nLattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3:forces:R:3 energy=abc pbc="T T T"\n'
+        "Si 0 0 0 0 0 0\nSi 2 2 2 0 0 0\n")
+    licl = bulk("LiCl", "rocksalt", a=5.14, cubic=True)
+    one = licl.copy()
+    one.info["time_ps"] = 0.0
+    write(d / "oneframe.xyz", one, format="extxyz")
+    w = TrajectoryWriter(d / "empty.h5", licl.numbers, licl.get_masses())
+    w.close()  # an H5MD file with no frames
+    rng = np.random.default_rng(0)
+    frames, plain = [], []
+    for k in range(6):
+        f = licl.copy()
+        f.positions += rng.normal(0, 0.05, f.positions.shape)
+        plain.append(f.copy())
+        f.info["time_ps"] = 0.1 * k
+        frames.append(f)
+    write(d / "traj.xyz", frames, format="extxyz")
+    write(d / "notimes.extxyz", plain, format="extxyz")
+    bad = frames[0].copy()
+    bad.positions[0] = [np.nan, 0, 0]
+    write(os.fsdecode(os.fsencode(d) + b"/bad\xff.xyz"), [bad, frames[1]], format="extxyz")
+    (d / "rep_bin").mkdir()
+    (d / "rep_bin" / "results.json").write_bytes(bytes(range(256)))
+    (d / "rep_summ").mkdir()
+    (d / "rep_summ" / "summary.json").write_text("[1, 2]")
+    (d / "rep_fifo").mkdir()
+    os.mkfifo(d / "rep_fifo" / "fit.json")
 
 
 def _toml(d: Path, text: str) -> str:
@@ -103,6 +144,10 @@ def _snapshot(d: Path) -> dict[str, str]:
             out[str(p)] = "dir"
     return out
 
+
+MD_NO_OUT = ["md", "--model", "D/nep.txt", "--ensemble", "nvt", "--temperature", "300", "--steps", "5"]
+MD = MD_NO_OUT + ["--out", "D/o"]
+AN = ["analyze", "--out", "D/an", "--no-figures"]  # the cache is on: a refused file must not leave one
 
 # name, argv (D = the user's folder), the rule the one error line names
 CASES = [
@@ -185,6 +230,68 @@ CASES = [
     # validate: a model that does not know the project's elements started minutes of teacher MD
     ("validate-model-species", ["validate", "--model", "D/nep.txt", "--config", str(SMALL), "--workdir", "D/w"],
      "no parameters for"),
+] + [
+    # -- a third round (issue 16), by another hand -------------------------------------------------------------
+    # symbolic link loops: Path.resolve() raised RuntimeError deep in the verb (exit 1) or they read as "not found"
+    ("md-structure-symlink-loop", MD + ["D/loop.xyz"], "symbolic link"),
+    ("md-out-symlink-loop", MD_NO_OUT + ["--out", "D/loopdir", "D/si.extxyz"], "symbolic link loop"),
+    ("md-out-below-symlink-loop", MD_NO_OUT + ["--out", "D/loopdir/run", "D/si.extxyz"], "symbolic link loop"),
+    ("bulk-build-output-symlink-loop", ["bulk", "build", "c-ZrO2", "-o", "D/loop.xyz"], "symbolic link loop"),
+    ("init-path-symlink-loop", ["init", "D/loop.toml"], "cannot be resolved"),
+    ("bulk-list-workdir-symlink-loop", ["bulk", "list", "--workdir", "D/loopdir"], "cannot be resolved"),
+    ("config-workdir-symlink-loop", ["bulk", "list", "--config", "TOML:[project]\nworkdir = \"loopdir\"\n"],
+     "[project] workdir"),
+    ("export-out-symlink-loop", ["data", "export", "--db", "D/store.db", "--out", "D/loopdir"], "symbolic link loop"),
+    # outputs on file systems where nothing can be created (root passed the permission-bit check; the MD ran and
+    # its results were lost, or the run folder failed after the calculator was built)
+    ("md-json-in-proc", MD + ["D/si.extxyz", "--json", "/proc/interforge-results.json"], "cannot write"),
+    ("md-out-in-sys", MD_NO_OUT + ["--out", "/sys/interforge-run", "D/si.extxyz"], "cannot write"),
+    ("stats-json-in-proc", ["data", "stats", "--db", "D/store.db", "--json", "/proc/stats.json"], "cannot write"),
+    # per-atom arrays that disagree with the Properties header; labels that are words
+    ("md-inconsistent-per-atom-arrays", MD + ["D/inconsistent.extxyz"], "cannot read"),
+    ("train-label-is-a-word", ["train", "--db", "D/word_energy.extxyz", "--out", "D/t"], "not a number"),
+    # huge counts
+    ("label-workers-1e8", ["label", "D/si.extxyz", "--db", "D/s.db", "--teacher", "nep", "--model", "D/nep.txt",
+                           "--no-progress", "--workers", "100000000"], "--workers"),
+    ("label-iteration-1e20", ["label", "D/si.extxyz", "--db", "D/s.db", "--teacher", "nep", "--model", "D/nep.txt",
+                              "--no-progress", "--iteration", "100000000000000000000"], "--iteration"),
+    ("train-committee-1e9", ["train", "--db", "D/store.db", "--out", "D/t", "--committee", "1000000000"],
+     "--committee"),
+    ("train-parallel-1e8", ["train", "--db", "D/store.db", "--out", "D/t", "--parallel", "100000000"], "--parallel"),
+    ("config-committee-1e9", ["train", "--db", "D/store.db", "--out", "D/t", "--config",
+                              "TOML:[nep]\ncommittee = 1000000000\n"], "nep.committee"),
+    ("config-max-workers-1e8", ["bulk", "list", "--config", "TOML:[workflow]\nmax_workers = 100000000\n"],
+     "workflow.max_workers"),
+    # too little data: refused before a worker pool started (it logged and left runinfo/ behind)
+    ("train-parallel-one-structure", ["train", "--db", "D/store.db", "--out", "D/t", "--parallel", "2"],
+     "at least 2 labelled"),
+    # analyze: zero-length and too short trajectories, absent species, equilibration beyond the run; each logged
+    # the read and left a cache file next to the user's trajectory before failing
+    ("analyze-one-frame", AN + ["D/oneframe.xyz"], "at least 4"),
+    ("analyze-zero-frame-h5md", AN + ["D/empty.h5"], "at least 4"),
+    ("analyze-species-absent", AN + ["D/traj.xyz", "--species", "K"], "--species"),
+    ("analyze-equilibration-beyond-run", AN + ["D/traj.xyz", "--equilibration-ps", "1e9"], "--equilibration-ps"),
+    ("analyze-equilibration-negative", AN + ["D/traj.xyz", "--equilibration-ps", "-5"], "--equilibration-ps"),
+    ("analyze-nan-in-a-non-utf8-name", AN + ["D/bad\udcff.xyz"], "NaN"),
+    ("analyze-dt-ps-1e308", AN + ["D/notimes.extxyz", "--dt-ps", "1e308"], "--dt-ps"),
+    ("analyze-dt-ps-1e-300", AN + ["D/notimes.extxyz", "--dt-ps", "1e-300"], "--dt-ps"),
+    ("analyze-temperature-1e308", AN + ["D/traj.xyz", "--temperature-K", "1e308"], "--temperature-K"),
+    # report folders holding broken JSON: a traceback (binary), an AttributeError (a list), a FIFO that blocks
+    ("report-results-binary", ["report", "D/rep_bin"], "unreadable"),
+    ("report-summary-is-a-list", ["report", "D/rep_summ"], "not a learn summary"),
+    ("report-json-is-a-fifo", ["report", "D/rep_fifo"], "nothing to report"),
+    # project files: unknown phases found after the first stages ran; no gate temperatures; wrong types deep down
+    ("seed-unknown-phase", ["seed", "--config", "TOML:[structures]\nphases = [\"unobtainium\"]\n"],
+     "[structures] phases"),
+    ("demo-config-unknown-phase", ["demo", "--scale", "tiny", "--out", "D/demo", "--config",
+                                   "TOML:[structures]\nphases = [\"c-ZrO2\", \"unobtainium\"]\n"],
+     "[structures] phases"),
+    ("validate-no-gate-temperatures", ["validate", "--model", "D/nep.txt", "--config",
+                                       "TOML:[validation]\ntemperatures_K = []\n[production]\n"
+                                       "bulk_temperatures_K = []\n"], "[validation] temperatures_K"),
+    ("demo-config-interface-side-is-a-number", ["demo", "--scale", "tiny", "--out", "D/demo", "--config",
+                                                "TOML:[[structures.interfaces]]\nsubstrate = 5\n"
+                                                "film = \"ideal-Li2ZrCl6\"\n"], "structures.interfaces.0.substrate"),
 ]
 
 
@@ -259,3 +366,28 @@ def test_subprocess_json_onto_a_fifo_neither_hangs_nor_replaces_it(d):
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert stat.S_ISFIFO((d / "fifo").lstat().st_mode)
+
+
+def test_a_non_utf8_file_name_is_logged_escaped(d, capsys):
+    """A file name that is not UTF-8 (bytes a shell passes through) is a valid output: exit 0, and the log file
+    gets it escaped instead of printing a '--- Logging error ---' traceback on stderr."""
+    out = os.fsdecode(os.fsencode(d) + b"/out\xff.xyz")
+    assert main(["bulk", "build", "c-ZrO2", "-o", out, "--json", str(d / "b.json"), "--workdir", str(d)]) == 0
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "Traceback" not in err
+    assert Path(out).is_file()
+    import logging
+
+    logging.getLogger("interforge.cli").info("wrote %s", out)  # the handlers main() set up, log file included
+    assert "Logging error" not in capsys.readouterr().err
+    assert "out\\udcff.xyz" in (d / "interforge.log").read_text(encoding="utf-8")
+
+
+def test_the_write_probe_leaves_nothing(d, capsys):
+    """Output folders are probed by creating and removing a file: nothing of it stays, in the user's folder or
+    in the output folder's nearest existing parent."""
+    before = _snapshot(d)
+    assert main(["bulk", "list", "--json", str(d / "sub" / "l.json"), "--workdir", str(d)]) == 0
+    after = _snapshot(d)
+    assert not [k for k in after if ".interforge-write-probe-" in k]
+    assert set(after) - set(before) - {str(d / "interforge.log")} == {str(d / "sub"), str(d / "sub" / "l.json")}

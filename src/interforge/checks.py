@@ -9,8 +9,10 @@ code 2. The per-verb rules of the command line live in :mod:`interforge.cli.chec
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +137,11 @@ def input_file(name: str, path: str | os.PathLike, *, text: bool | None = None, 
     :data:`TEXT_SUFFIXES`) binary content is refused too."""
     p = Path(path)
     if not p.exists():
+        if p.is_symlink():
+            raise InputError(f"{name}: {p} is a symbolic link to nothing (a link loop or a missing target)")
+        loop = symlink_loop(p)
+        if loop is not None:
+            raise InputError(f"{name}: {p} runs into a symbolic link loop at {loop}")
         raise InputError(f"{name}: file not found: {p}")
     if p.is_dir():
         raise InputError(f"{name}: {p} is a directory, not a file")
@@ -315,6 +322,26 @@ def structure(name: str, atoms, *, min_fraction: float = MIN_DISTANCE_FRACTION, 
 # -- output paths ------------------------------------------------------------------------------------------
 
 
+def symlink_loop(p: Path) -> Path | None:
+    """The first component of ``p`` that is a symbolic link which never resolves (a loop such as
+    ``a -> a``), else None. Path.resolve() raises RuntimeError on these, deep inside the work."""
+    parts = p.parts
+    for k in range(1, len(parts) + 1):
+        q = Path(*parts[:k])
+        try:
+            os.lstat(q)
+        except OSError:
+            return None  # missing (or a name the file system refuses): the callers say so
+        if q.is_symlink():
+            try:
+                os.stat(q)
+            except OSError as err:
+                if err.errno == errno.ELOOP:
+                    return q
+                return None  # a dangling link: created through, or refused by, the callers
+    return None
+
+
 def _first_existing(p: Path) -> Path:
     q = p
     while not q.exists() and q != q.parent:
@@ -323,10 +350,23 @@ def _first_existing(p: Path) -> Path:
 
 
 def _writable_dir(name: str, target: Path, folder: Path) -> None:
+    """``folder`` is a directory in which a file can be created: asked of the file system itself (a file is
+    created and removed again), since permission bits do not tell for root, read-only mounts or /proc and
+    /sys, where the write used to fail only after the work."""
     if not folder.is_dir():
         raise InputError(f"{name}: cannot create {target}: {folder} is not a directory")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f"{name}: cannot write {target}: {folder} is not writable")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".interforge-write-probe-", dir=folder)
+    except OSError as err:
+        raise InputError(f"{name}: cannot write {target}: creating a file in {folder} failed "
+                         f"({err.strerror or err})") from None
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:
+        pass
 
 
 def _path_text(name: str, path: str | os.PathLike) -> Path:
@@ -344,6 +384,9 @@ def _path_text(name: str, path: str | os.PathLike) -> Path:
     for part in p.parts:
         if len(os.fsencode(part)) > limit:
             raise InputError(f"{name}: the name '{part[:40]}...' is longer than {limit} bytes")
+    loop = symlink_loop(p)
+    if loop is not None:
+        raise InputError(f"{name}: {p} runs into a symbolic link loop at {loop}")
     return p
 
 
@@ -361,6 +404,7 @@ def output_file(name: str, path: str | os.PathLike) -> Path:
     if p.exists():
         if not os.access(p.parent, os.W_OK | os.X_OK):  # atomic writes replace it from its folder
             raise InputError(f"{name}: cannot replace {p}: its folder is not writable")
+        _writable_dir(name, p, p.parent)
         return p
     _writable_dir(name, p, _first_existing(p.parent))
     return p

@@ -23,7 +23,8 @@ def configure_logging(verbose: bool = False, log_file: str | Path | None = None)
     if log_file is not None:
         log_file = Path(log_file)
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        fh = logging.FileHandler(log_file)
+        # file names that are not UTF-8 (bytes a shell passes through) are logged escaped, not as a logging error
+        fh = logging.FileHandler(log_file, encoding="utf-8", errors="backslashreplace")
         fh.setLevel(logging.DEBUG)
         fh.setFormatter(logging.Formatter(LOG_FORMAT))
         root.addHandler(fh)

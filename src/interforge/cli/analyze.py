@@ -49,13 +49,15 @@ def run_analyze(args):
 
     project = config_of(args)
     cfg = project.analysis
-    # finite positions, cells and times (the input rules, docs/inputs.md), checked before the read is logged or
-    # cached, so a refused file ends with the one error line and leaves no cache next to it
-    traj = load_trajectory(args.trajectory, dt_ps=args.dt_ps, cache=not args.no_cache,
-                           check=lambda t: checks.trajectory("trajectory", t))
-    temp = args.temperature_K or temperature_from_thermo(args.trajectory)
     species = args.species or [cfg.species]
     equil = args.equilibration_ps if args.equilibration_ps is not None else project.production.equilibration_ps
+    # finite positions, cells and times, enough frames, the species present (the input rules, docs/inputs.md),
+    # checked before the read is logged or cached: a refused file ends with the one error line, no cache left
+    traj = load_trajectory(args.trajectory, dt_ps=args.dt_ps, cache=not args.no_cache,
+                           check=lambda t: checks.analysable(
+                               "trajectory", t, species[0], equil, "--equilibration-ps"
+                               if args.equilibration_ps is not None else "[production] equilibration_ps"))
+    temp = args.temperature_K or temperature_from_thermo(args.trajectory)
     res = analyze(traj, cfg, species=species[0], temperature_K=temp, anions=args.anions, extra_species=species[1:],
                   equilibration_ps=equil)
     out = Path(args.out)

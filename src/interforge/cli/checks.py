@@ -216,12 +216,18 @@ INPUT_OPTIONS = ("structure", "trajectory", "input", "files", "results", "candid
 
 def _outputs_are_not_inputs(args) -> None:
     """An output file never replaces one of the command's own input files (`md x.xyz --json x.xyz`)."""
+    def resolved(flag: str, value: str) -> Path:
+        try:
+            return Path(value).resolve()
+        except (RuntimeError, OSError) as err:  # a symbolic link loop (RuntimeError before Python 3.13)
+            raise InputError(f"{flag}: {value} cannot be resolved ({' '.join(str(err).split())})") from None
+
     inputs = set()
     for dest in INPUT_OPTIONS:
         value = getattr(args, dest, None)
         for v in value if isinstance(value, list) else [value]:
             if isinstance(v, str) and v and "://" not in v and Path(v).is_file():
-                inputs.add(Path(v).resolve())  # --db: the label store is read (and written) in place
+                inputs.add(resolved(C.option_name(dest), v))  # --db: the label store is read (and written) in place
     outs = dict(OUTPUT_FILES)
     if args.verb in OUT_IS_A_FILE:
         outs["out"] = "--out"
@@ -230,10 +236,10 @@ def _outputs_are_not_inputs(args) -> None:
     written: dict[Path, str] = {}
     for dest, flag in outs.items():
         value = getattr(args, dest, None)
-        if value and Path(value).resolve() in inputs:
+        if value and resolved(flag, value) in inputs:
             raise InputError(f"{flag}: {value} is an input of this command; it would be overwritten")
         if value:
-            target = Path(value).resolve()
+            target = resolved(flag, value)
             if target in written:
                 raise InputError(f"{flag}: {value} is also {written[target]}; two outputs of one command need "
                                  "two paths")
@@ -530,8 +536,10 @@ def label(args) -> None:
         teacher_name("--teacher", args.teacher)
     if args.model:
         C.input_file("--model", args.model)
-    _int(args, "workers", ge=1)
-    _int(args, "iteration", ge=0)
+    from interforge.config.workflow import MAX_WORKERS
+
+    _int(args, "workers", ge=1, le=MAX_WORKERS)
+    _int(args, "iteration", ge=0, le=MAX_SEED)  # stored as a 64-bit integer
     if args.db:
         C.store_path("--db", args.db)
     else:
@@ -573,10 +581,13 @@ def _label_species(args, p: Path, section) -> None:
 
 
 def train(args) -> None:
-    _int(args, "committee", ge=1)
+    from interforge.config.nep import MAX_COMMITTEE
+    from interforge.config.workflow import MAX_WORKERS
+
+    _int(args, "committee", ge=1, le=MAX_COMMITTEE)
     _int(args, "generation", ge=1, le=MAX_GENERATION)
     _opt(args, "test_fraction", ge=0, lt=1)
-    _int(args, "parallel", ge=1)
+    _int(args, "parallel", ge=1, le=MAX_WORKERS)
     if args.init:
         nep_file("--init", args.init)
     if args.db and "://" not in args.db:
@@ -595,12 +606,49 @@ def _project_teacher(args) -> None:
     teacher_ready("[teacher]", cfg.teacher, cfg.workflow.executor)
 
 
+def project_phases(cfg) -> None:
+    """Every library phase a project file names exists: ``[structures] phases``, ``[validation] phases``,
+    ``[production] bulk_phases``, and the sides of ``[interfaces]`` and ``[[structures.interfaces]]`` that are
+    names rather than files (no suffix, no folder). A typo used to surface only after the first stages ran and
+    wrote their files."""
+    from interforge.errors import StructureError
+    from interforge.structures import get_phase
+
+    lists = [("[structures] phases", cfg.structures.phases), ("[validation] phases", cfg.validation.phases or []),
+             ("[production] bulk_phases", cfg.production.bulk_phases),
+             ("[interfaces] substrates", cfg.interfaces.substrates), ("[interfaces] films", cfg.interfaces.films)]
+    for k, spec in enumerate(cfg.structures.interfaces):
+        lists += [(f"[[structures.interfaces]] {k} substrate", [spec.substrate]),
+                  (f"[[structures.interfaces]] {k} film", [spec.film])]
+    for key, names in lists:
+        for name in names:
+            if key.startswith(("[interfaces]", "[[structures")) and (Path(name).suffix or "/" in name):
+                continue  # a structure file: read and checked by the verb
+            try:
+                get_phase(name)
+            except StructureError as err:
+                raise InputError(f"{key}: {' '.join(str(err).split())}") from None
+
+
+def validation_plan(cfg) -> None:
+    """The validation gates have something to run on: gate temperatures (``[validation] temperatures_K``, else
+    ``[production] bulk_temperatures_K``) and phases (``[validation] phases``, else ``[production] bulk_phases``).
+    With both lists of a pair empty the validator failed after loading the model and the teacher."""
+    if not (cfg.validation.temperatures_K or cfg.production.bulk_temperatures_K):
+        raise InputError("[validation] temperatures_K: empty, and so is [production] bulk_temperatures_K; the "
+                         "validation gates need at least one temperature")
+    if not (cfg.validation.phases or cfg.production.bulk_phases):
+        raise InputError("[validation] phases: empty, and so is [production] bulk_phases; the validation gates need "
+                         "at least one phase")
+
+
 def seed(args) -> None:
     from interforge.cli.common import config_of
 
     _project_store(args)
     _project_teacher(args)
     _search_limits(config_of(args))
+    project_phases(config_of(args))
 
 
 def learn(args) -> None:
@@ -610,6 +658,21 @@ def learn(args) -> None:
     _project_store(args)
     _project_teacher(args)
     _search_limits(config_of(args))
+    project_phases(config_of(args))
+
+
+def demo(args) -> None:
+    """`demo --config FILE`: the embedded scale's settings with the file's keys on top name known phases and
+    keep the search limits."""
+    if not getattr(args, "config", None):
+        return
+    from interforge.cli.demo import demo_config_with
+
+    cfg = demo_config_with(args.scale, args.config)
+    _search_limits(cfg)
+    project_phases(cfg)
+    if args.scale != "paper":  # the paper scale writes inputs only
+        validation_plan(cfg)
 
 
 def _project_elements(args) -> set[str]:
@@ -638,7 +701,11 @@ def _project_elements(args) -> set[str]:
 
 
 def validate_verb(args) -> None:
+    from interforge.cli.common import config_of
+
     nep_file("--model", args.model)
+    project_phases(config_of(args))
+    validation_plan(config_of(args))
     species = nep_species(args.model)
     if species:
         missing = sorted(_project_elements(args) - set(species))
@@ -763,8 +830,9 @@ def analyze(args) -> None:
         ase_database("trajectory", p)  # ASE would add its tables to any other SQLite file
     else:
         C.structure_file("trajectory", p)
-    _opt(args, "dt_ps", "--dt-ps", gt=0)
-    _opt(args, "temperature_K", "--temperature-K", gt=0)
+    _opt(args, "dt_ps", "--dt-ps", ge=MIN_DT_PS, le=MAX_DT_PS)
+    _opt(args, "temperature_K", "--temperature-K", gt=0, le=MAX_TEMPERATURE_K)
+    _opt(args, "equilibration_ps", "--equilibration-ps", ge=0)
     for sp in args.species or []:
         element("--species", sp)
     for an in args.anions or []:
@@ -795,10 +863,42 @@ def trajectory(name: str, traj) -> None:
         raise InputError(f"{name}: the frame times are not finite and increasing")
 
 
+#: Range of `analyze --dt-ps`, ps: from 0.01 fs (below any MD time step; 1e-300 gave D = nan with exit 0) to a
+#: microsecond between frames (1e308 overflowed the frame times).
+MIN_DT_PS = 1e-5
+MAX_DT_PS = 1e6
+
+#: Fewest frames a diffusion fit takes (interforge.analysis.diffusion.fit_window).
+MIN_ANALYSIS_FRAMES = 4
+
+
+def analysable(name: str, traj, species: str, equilibration_ps: float | None,
+               equilibration_name: str = "--equilibration-ps") -> None:
+    """A trajectory `analyze` can work on: :func:`trajectory`, at least :data:`MIN_ANALYSIS_FRAMES` frames left
+    after the first ``equilibration_ps`` ps (ps) are discarded, and atoms of the mobile ``species``."""
+    import numpy as np
+
+    trajectory(name, traj)
+    t = np.asarray(traj.times_ps, dtype=float)
+    n = len(t)
+    if equilibration_ps and n:
+        n = int(np.count_nonzero(t >= t[0] + equilibration_ps - 1e-9))
+        if n < MIN_ANALYSIS_FRAMES:
+            raise InputError(f"{equilibration_name}: only {n} frames of {traj.path} are left after discarding "
+                             f"{equilibration_ps:g} ps of a {t[-1] - t[0]:g} ps run; a diffusion fit needs "
+                             f"{MIN_ANALYSIS_FRAMES}")
+    if n < MIN_ANALYSIS_FRAMES:
+        raise InputError(f"{name}: {traj.path} holds {n} frame(s); a diffusion fit needs at least "
+                         f"{MIN_ANALYSIS_FRAMES}")
+    if len(traj.indices(species)) == 0:
+        present = ", ".join(sorted(set(traj.symbols)))
+        raise InputError(f"--species: no {species} atoms in {traj.path} (it holds {present})")
+
+
 def arrhenius(args) -> None:
     import json
 
-    _opt(args, "T_K", "--T-K", gt=0)
+    _opt(args, "T_K", "--T-K", gt=0, le=MAX_TEMPERATURE_K)
     temps = []
     for r in args.results:
         p = C.input_file("results", r, text=True)
@@ -848,6 +948,7 @@ RULES = {
     ("analyze", None): analyze,
     ("arrhenius", None): arrhenius,
     ("report", None): report,
+    ("demo", None): demo,
 }
 
 

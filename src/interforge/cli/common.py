@@ -37,16 +37,21 @@ def config_of(args: argparse.Namespace) -> InterforgeConfig:
 
 def workdir_of(args: argparse.Namespace) -> Path:
     """--workdir, else the config's workdir when --config is given, else the current directory."""
+    from interforge.errors import InputError
+
     if getattr(args, "workdir", None):
-        return Path(args.workdir).resolve()
+        try:
+            return Path(args.workdir).resolve()
+        except (RuntimeError, OSError) as err:  # a symbolic link loop (RuntimeError before Python 3.13)
+            raise InputError(f"--workdir: {args.workdir} cannot be resolved ({' '.join(str(err).split())})") from None
     if getattr(args, "config", None):
         cfg = config_of(args)
         try:
             return cfg.workdir
         except ValueError as err:  # a NUL character in [project] workdir
-            from interforge.errors import InputError
-
             raise InputError(f"[project] workdir: not a usable path ({err})") from None
+        except (RuntimeError, OSError) as err:  # a symbolic link loop
+            raise InputError(f"[project] workdir: cannot be resolved ({' '.join(str(err).split())})") from None
     return Path.cwd()
 
 

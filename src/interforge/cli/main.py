@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     validation gate, 4 MD stopped by a guard, 5 some labels failed)."""
     from interforge.cli.checks import validate
 
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed escaped, not a crash
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -23,11 +23,19 @@ def register(sub, parents):
     p.set_defaults(func=run)
 
 
-def _read_json(path: Path):
+def _read_json(path: Path, skipped: list[str] | None = None):
+    """The JSON in ``path``, or None when it is not a regular file (a FIFO or /dev/zero would block or never
+    end) or not readable UTF-8 JSON; such files are listed in ``skipped`` (else logged)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        log.warning("skipping %s: %s", path, err)
+        if not path.is_file():
+            raise OSError(f"{path} is not a regular file")
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as err:  # ValueError: JSONDecodeError, UnicodeDecodeError
+        reason = f"{path}: {type(err).__name__}: {' '.join(str(err).split())[:120]}"
+        if skipped is None:
+            log.warning("skipping %s", reason)
+        else:
+            skipped.append(reason)
         return None
 
 
@@ -79,11 +87,12 @@ def build_sections(folder: Path, cfg) -> tuple[list, list[str], dict]:
     )
 
     sections, kinds, settings = [], [], {}
+    skipped: list[str] = []  # unreadable JSON files: named in the error when nothing else is left, else warned
     # a learn workdir (or a demo folder): the loop, then its validation gates
     learn = learning_sections(folder)
     for vpath in (folder / "validation.json", folder / "validation" / "validation.json"):
         if vpath.is_file():
-            val = _read_json(vpath)
+            val = _read_json(vpath, skipped)
             if isinstance(val, dict) and "gates" in val:
                 sections.append(gates_section(val, refused_word="production MD would be refused", passed_word="",
                                              folder=vpath.parent))
@@ -98,12 +107,12 @@ def build_sections(folder: Path, cfg) -> tuple[list, list[str], dict]:
     candidates = ([top] if top.is_file() else []) + sorted(folder.glob("*/results.json")) + sorted(
         folder.glob("*/*/results.json"))
     for p in candidates:
-        r = _read_json(p)
+        r = _read_json(p, skipped)
         if _is_analysis(r):
             analyses.append((p.parent, r))
     # arrhenius --json results lying in the folder
     for p in sorted(folder.glob("*.json")):
-        r = _read_json(p) if p.name != "results.json" else None
+        r = _read_json(p, skipped) if p.name != "results.json" else None
         if isinstance(r, dict) and "Ea_eV" in r and "T_K" in r:
             sections.append(arrhenius_section(r, folder, f"Arrhenius fit ({p.name})"))
             kinds.append("arrhenius")
@@ -122,7 +131,7 @@ def build_sections(folder: Path, cfg) -> tuple[list, list[str], dict]:
         kinds.append("analyze")
     # a teacher calibration folder
     for p in sorted(folder.glob("calibration*.json")):
-        cal = _read_json(p)
+        cal = _read_json(p, skipped)
         if isinstance(cal, dict):
             from interforge.report.html import Section
             from interforge.report.sections import figure_if_file
@@ -135,6 +144,10 @@ def build_sections(folder: Path, cfg) -> tuple[list, list[str], dict]:
                 figs += figure_if_file(png, png.stem.replace("_", " "))
             sections.append(Section(f"Teacher calibration ({p.name})", tables=tables, figures=figs))
             kinds.append("teacher-calibration")
+    if skipped and not sections:
+        raise InterforgeError(f"{folder} holds nothing to report; unreadable: {'; '.join(skipped[:3])}")
+    for reason in skipped:
+        log.warning("skipping %s", reason)
     return sections, kinds, settings
 
 

@@ -42,7 +42,12 @@ def run_train(args):
             source = str(workdir_of(args) / source)
     if args.parallel < 1:
         raise InterforgeError(f"--parallel must be >= 1, got {args.parallel}")
+    from interforge.nep.committee import load_structures
     from interforge.workflow import make_executor
+
+    # the data are read (and refused: too few, unlabelled, labels that are not numbers) before any executor,
+    # worker process or output folder starts
+    source = load_structures(source)
 
     # Members are tasks of the configured executor: in this process by default, Slurm/PBS jobs on a cluster.
     workflow = cfg.workflow

@@ -6,6 +6,9 @@ from pydantic import Field
 
 from interforge.config.base import Section
 
+#: Largest committee (the paper's is 4; each member is a full training run).
+MAX_COMMITTEE = 100
+
 
 class NepSection(Section):
     """NEP hyperparameters (GPUMD nep.in keywords) and committee training."""
@@ -27,7 +30,7 @@ class NepSection(Section):
     lambda_e: float = Field(1.0, ge=0, description="Energy loss weight.")
     lambda_f: float = Field(1.0, ge=0, description="Force loss weight.")
     lambda_v: float = Field(0.1, ge=0, description="Virial loss weight.")
-    committee: int = Field(4, ge=1, description="Committee size for query by committee.")
+    committee: int = Field(4, ge=1, le=MAX_COMMITTEE, description="Committee size for query by committee.")
     workers: int = Field(
         0, ge=0,
         description="Members trained at once in local processes (one torch thread each) when no cluster executor "

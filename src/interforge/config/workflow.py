@@ -6,6 +6,9 @@ from pydantic import Field
 
 from interforge.config.base import Section
 
+#: Most concurrent local workers (processes) a command starts (`--workers`, `--parallel`, max_workers).
+MAX_WORKERS = 1024
+
 
 class SchedulerSettings(Section):
     """Batch-scheduler block, used when ``executor`` is slurm or pbs."""
@@ -32,7 +35,7 @@ class WorkflowSection(Section):
     executor: Literal["local", "threads", "processes", "slurm", "pbs"] = Field(
         "local", description="local = run in this process; threads/processes = Parsl locally; slurm/pbs = Parsl on a cluster.",
     )
-    max_workers: int = Field(2, ge=1, description="Concurrent local workers.")
+    max_workers: int = Field(2, ge=1, le=MAX_WORKERS, description="Concurrent local workers.")
     retries: int = Field(1, ge=0, description="Times a failed task is retried.")
     run_dir: str = Field("runinfo", description="Parsl's run folder (logs, batch scripts), relative to the workdir.")
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)

@@ -89,9 +89,12 @@ def read_labelled_xyz(path: str | Path) -> list[Atoms]:
             stress = full_3x3_to_voigt_6_stress(-v / atoms.get_volume())
         clean = Atoms(atoms.get_chemical_symbols(), positions=atoms.positions, cell=atoms.cell, pbc=True)
         clean.info.update({k: v for k, v in atoms.info.items() if k not in ("energy", "stress")})
-        kwargs = {"energy": float(energy), "forces": np.asarray(forces, dtype=float)}
-        if stress is not None:
-            kwargs["stress"] = np.asarray(stress, dtype=float)
+        try:
+            kwargs = {"energy": float(energy), "forces": np.asarray(forces, dtype=float)}
+            if stress is not None:
+                kwargs["stress"] = np.asarray(stress, dtype=float)
+        except (TypeError, ValueError) as err:  # energy=abc: ASE keeps words as strings
+            raise DataStoreError(f"{path}: frame {i}: a label is not a number ({err})") from None
         clean.calc = SinglePointCalculator(clean, **kwargs)
         out.append(clean)
     return out

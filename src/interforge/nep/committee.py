@@ -247,9 +247,9 @@ def train_committee(structures_or_store, out_dir: str | os.PathLike, settings: N
     m = committee if committee is not None else settings.committee
     if m < 1:
         raise InterforgeError(f"committee size must be >= 1, got {m}")
+    structures = load_structures(structures_or_store)  # bad data fail before out_dir exists
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    structures = load_structures(structures_or_store)
     train, test = split_train_test(structures, settings.test_fraction, salt)
     inits = list(init_model) if isinstance(init_model, (list, tuple)) else [init_model] * m
     if len(inits) != m:

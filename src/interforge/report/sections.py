@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from interforge.errors import InterforgeError
 from interforge.report.html import Figure, Section
 
 log = logging.getLogger(__name__)
@@ -175,8 +176,13 @@ def learning_sections(workdir: Path) -> list[Section]:
     sections = []
     summ = workdir / "summary.json"
     if summ.is_file():
-        s = json.loads(summ.read_text())
-        its = s.get("iterations", [])
+        try:
+            s = json.loads(summ.read_bytes().decode("utf-8"))
+        except (OSError, ValueError) as err:  # JSONDecodeError, UnicodeDecodeError: not a learn summary
+            raise InterforgeError(f"{summ} is not a readable learn summary ({type(err).__name__})") from None
+        if not isinstance(s, dict) or not isinstance(s.get("iterations", []), list):
+            raise InterforgeError(f"{summ} is not a learn summary (a JSON object with a list of iterations)")
+        its = [it for it in s.get("iterations", []) if isinstance(it, dict)]
         figs = figure_if_file(workdir / "summary.png", "Hold-out force RMSE and data across iterations")
         devs = sorted(workdir.glob("iterations/*/deviations.png"))
         for p in devs:
