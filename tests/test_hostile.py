@@ -329,6 +329,9 @@ def _cases() -> list[Case]:
     add("report-out-below-a-file", "report adir --out afile.txt/r.html", "afile.txt")
     add("report-out-is-a-directory", "report adir --out adir", "adir")
     add("md-missing-required", "md si.xyz --model nep.txt", "required")
+    add("teacher-calibrate-config-bogus-teacher", "teacher calibrate --config bogus_teacher.toml", "bogus")
+    add("teacher-calibrate-workdir-below-a-file", "teacher calibrate --workdir afile.txt/w", "afile.txt")
+    add("teacher-calibrate-json-is-a-directory", "teacher calibrate --json adir", "adir")
 
     # bad models, candidates, results, trajectories
     for f, needle in [("missing.txt", "missing.txt"), ("empty.txt", "empty"), ("binary.txt", "binary"),
