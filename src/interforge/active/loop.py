@@ -181,7 +181,8 @@ class ActiveLearner:
                 m.mark("train", t.elapsed, models=committee.nep_paths, n_train=len(train), final=True, gate_round=r + 1)
             if not m.done("evaluate"):
                 t = Timer()
-                m.mark("evaluate", t.elapsed, **self._evaluate_holdout(m["models"]))
+                errors = self._evaluate_holdout(m["models"])
+                m.mark("evaluate", t.elapsed, **errors)
             result.iterations.append(dict(m.data))
             result.final_models = m["models"]
 
@@ -203,7 +204,8 @@ class ActiveLearner:
                    train_metrics=committee.metrics_path, final=True)
         if not m.done("evaluate"):
             t = Timer()
-            m.mark("evaluate", t.elapsed, **self._evaluate_holdout(m["models"]))
+            errors = self._evaluate_holdout(m["models"])
+            m.mark("evaluate", t.elapsed, **errors)
         return dict(m.data)
 
     def iteration_dir(self, i: int) -> Path:
@@ -227,7 +229,8 @@ class ActiveLearner:
 
         if not m.done("evaluate"):
             t = Timer()
-            m.mark("evaluate", t.elapsed, **self._evaluate_holdout(models))
+            errors = self._evaluate_holdout(models)
+            m.mark("evaluate", t.elapsed, **errors)
 
         if not m.done("explore"):
             t = Timer()
