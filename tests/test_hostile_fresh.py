@@ -124,6 +124,17 @@ def _third_round_inputs(d: Path) -> None:
     (d / "rep_summ" / "summary.json").write_text("[1, 2]")
     (d / "rep_fifo").mkdir()
     os.mkfifo(d / "rep_fifo" / "fit.json")
+    # cells a neighbour search never finishes: 1e-3 Å cube, and a skewed cell 1e-4 Å thick (both hung > 60 s)
+    (d / "tinycell.extxyz").write_text('1\nLattice="0.001 0 0 0 0.001 0 0 0 0.001" pbc="T T T"\nSi 0 0 0\n')
+    (d / "flatcell.extxyz").write_text('2\nLattice="5 0 0 0 5 0 5 5 0.0001" pbc="T T T"\nSi 0 0 0\n'
+                                       "Si 2 2 0.00005\n")
+    dense = []
+    for k in range(6):
+        f = licl.copy()
+        f.set_cell(f.cell * 0.3, scale_atoms=True)  # 0.46 Å^3 per atom
+        f.info["time_ps"] = 0.1 * k
+        dense.append(f)
+    write(d / "dense.xyz", dense, format="extxyz")
 
 
 def _toml(d: Path, text: str) -> str:
@@ -280,6 +291,15 @@ CASES = [
     ("report-results-binary", ["report", "D/rep_bin"], "unreadable"),
     ("report-summary-is-a-list", ["report", "D/rep_summ"], "not a learn summary"),
     ("report-json-is-a-fifo", ["report", "D/rep_fifo"], "nothing to report"),
+    # cells so thin or dense that the neighbour search of the contact check (or of the analysis) never ended
+    ("md-tiny-cell", MD + ["D/tinycell.extxyz"], "thick across"),
+    ("md-flat-skewed-cell", MD + ["D/flatcell.extxyz"], "thick across"),
+    ("label-flat-skewed-cell", ["label", "D/flatcell.extxyz", "--db", "D/s.db", "--teacher", "nep", "--model",
+                                "D/nep.txt", "--no-progress"], "thick across"),
+    ("import-flat-skewed-cell", ["data", "import", "D/flatcell.extxyz", "--db", "D/s.db"], "thick across"),
+    ("search-substrate-tiny-cell", ["interfaces", "search", "--substrate", "D/tinycell.extxyz", "--film",
+                                    "ideal-Li2ZrCl6", "--lattices", "experimental", "--out", "D/is"], "thick across"),
+    ("analyze-denser-than-any-solid", AN + ["D/dense.xyz"], "denser than any solid"),
     # project files: unknown phases found after the first stages ran; no gate temperatures; wrong types deep down
     ("seed-unknown-phase", ["seed", "--config", "TOML:[structures]\nphases = [\"unobtainium\"]\n"],
      "[structures] phases"),

@@ -275,7 +275,38 @@ def cell_volume(name: str, atoms) -> float:
     # the smallest singular value of the normalised vectors is ~sin(angle) between them: 0 for a singular cell
     if np.linalg.svd(unit, compute_uv=False).min() < 1e-6:
         raise InputError(f"{name}: the cell is singular (its periodic vectors are linearly dependent, volume 0)")
+    heights = periodic_heights(cell, pbc)
+    k = int(np.argmin(heights))
+    if heights[k] < MIN_CELL_HEIGHT_A:
+        raise InputError(f"{name}: the cell is only {heights[k]:.3g} Å thick across its periodic vector "
+                         f"{int(np.flatnonzero(pbc)[k]) + 1} (at least {MIN_CELL_HEIGHT_A:g} Å): no crystal is that "
+                         "thin, and a neighbour search would visit millions of periodic images")
     return float(abs(np.linalg.det(cell)))
+
+
+#: Thinnest a periodic cell may be across one of its periodic vectors, Å (the perpendicular height). A neighbour
+#: search visits about cutoff / height images per direction: a 1e-4 Å cell hung every verb that read it.
+MIN_CELL_HEIGHT_A = 0.1
+
+#: Least volume per atom of a fully periodic cell, Å^3 (diamond has 5.7, the densest solids about 2): denser
+#: cells hold overlapping atoms, and the neighbour search over them never ends.
+MIN_VOLUME_PER_ATOM_A3 = 1.0
+
+
+def periodic_heights(cell: np.ndarray, pbc) -> np.ndarray:
+    """The perpendicular height of the cell across each periodic vector, Å: volume / |cross product of the
+    other two| for a 3D-periodic cell, area / |other vector| within the plane of a 2D-periodic one, the length
+    of a 1D-periodic one."""
+    cell = np.asarray(cell, dtype=float)
+    idx = np.flatnonzero(np.asarray(pbc, dtype=bool))
+    vecs = cell[idx]
+    if len(idx) == 3:
+        vol = abs(float(np.linalg.det(vecs)))
+        return np.array([vol / np.linalg.norm(np.cross(vecs[(i + 1) % 3], vecs[(i + 2) % 3])) for i in range(3)])
+    if len(idx) == 2:
+        area = float(np.linalg.norm(np.cross(vecs[0], vecs[1])))
+        return np.array([area / np.linalg.norm(vecs[1]), area / np.linalg.norm(vecs[0])])
+    return np.linalg.norm(vecs, axis=1)
 
 
 def closest_contact(atoms, fraction: float) -> tuple[float, int, int, float] | None:
@@ -308,7 +339,10 @@ def structure(name: str, atoms, *, min_fraction: float = MIN_DISTANCE_FRACTION, 
     if not np.all(np.isfinite(pos)):
         bad = int(np.argwhere(~np.isfinite(pos).all(axis=1))[0, 0])
         raise InputError(f"{name}: atom {bad} has a NaN or inf position")
-    cell_volume(name, atoms)
+    volume = cell_volume(name, atoms)
+    if np.all(atoms.pbc) and volume / len(atoms) < MIN_VOLUME_PER_ATOM_A3:
+        raise InputError(f"{name}: {volume / len(atoms):.3g} Å³ per atom ({len(atoms)} atoms in {volume:.3g} Å³) is "
+                         f"denser than any solid (at least {MIN_VOLUME_PER_ATOM_A3:g} Å³ per atom)")
     if check_contacts:
         hit = closest_contact(atoms, min_fraction)
         if hit is not None:

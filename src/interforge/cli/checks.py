@@ -858,6 +858,18 @@ def trajectory(name: str, traj) -> None:
         raise InputError(f"{name}: a cell holds NaN or inf")
     if np.any(np.abs(np.linalg.det(traj.cells)) < 1e-6):
         raise InputError(f"{name}: a frame has a singular cell (volume 0)")
+    if len(traj.cells):
+        cells = np.asarray(traj.cells, dtype=float)
+        vol = np.abs(np.linalg.det(cells))
+        heights = np.stack([vol / np.linalg.norm(np.cross(cells[:, (i + 1) % 3], cells[:, (i + 2) % 3]), axis=1)
+                            for i in range(3)], axis=1)
+        if heights.min() < C.MIN_CELL_HEIGHT_A:
+            frame = int(np.argwhere(heights < C.MIN_CELL_HEIGHT_A)[0, 0])
+            raise InputError(f"{name}: frame {frame}: the cell is only {heights[frame].min():.3g} Å thick across a "
+                             f"periodic vector (at least {C.MIN_CELL_HEIGHT_A:g} Å)")
+        if traj.n_atoms and vol.min() / traj.n_atoms < C.MIN_VOLUME_PER_ATOM_A3:
+            raise InputError(f"{name}: frame {int(np.argmin(vol))}: {vol.min() / traj.n_atoms:.3g} Å³ per atom is "
+                             f"denser than any solid (at least {C.MIN_VOLUME_PER_ATOM_A3:g} Å³ per atom)")
     t = np.asarray(traj.times_ps, dtype=float)
     if not np.all(np.isfinite(t)) or (len(t) > 1 and np.any(np.diff(t) <= 0)):
         raise InputError(f"{name}: the frame times are not finite and increasing")
