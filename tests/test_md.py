@@ -175,6 +175,11 @@ def test_library_md_refuses_a_start_below_the_min_distance_guard(tmp_path):
     with pytest.raises(StartRefused):
         Dynamics(close(), CountingEMT(), MDSettings(ensemble="nve", guards=Guards(min_distance_A=0.5)), out)
     assert CountingEMT.calls == 0 and not out.exists()
+    tiny = bulk("Cu", "fcc", a=3.61, cubic=True)
+    tiny.set_cell(tiny.cell * 1e-3, scale_atoms=True)  # the guard's neighbour search over it never ended
+    with pytest.raises(InterforgeError, match="thick"):
+        run_md(tiny, CountingEMT(), "nvt", 300.0, 5, out, seed=0)
+    assert CountingEMT.calls == 0 and not out.exists()
     # the limit follows the guard: with it off the same start runs (and max_force stops it at once)
     r = run_md(close(), EMT(), "nvt", 300.0, 5, out, seed=0, guards=Guards(min_distance_A=None))
     assert r.stopped_by == "max_force" and r.steps_done == 1

@@ -155,6 +155,14 @@ class MDSettings:
             raise InterforgeError(f"barostat mode '{self.barostat_mode}' needs an orthogonal cell; use 'isotropic'")
         if self.ensemble == "npt" and not all(atoms.pbc):
             raise InterforgeError("npt needs a periodic cell in all three directions")
+        if any(atoms.pbc):
+            from interforge.checks import MIN_CELL_HEIGHT_A, periodic_heights
+
+            with np.errstate(divide="ignore", invalid="ignore"):
+                h = float(np.nan_to_num(periodic_heights(atoms.cell.array, atoms.pbc), nan=0.0).min())
+            if not h >= MIN_CELL_HEIGHT_A:  # the guards' neighbour search would visit millions of images
+                raise InterforgeError(f"the cell is only {h:.3g} Å thick across a periodic vector (at least "
+                                      f"{MIN_CELL_HEIGHT_A:g} Å)")
 
     def identity(self) -> dict[str, Any]:
         """The JSON-able settings that decide the trajectory (a checkpoint resumes only under the same ones)."""
