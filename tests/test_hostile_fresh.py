@@ -135,6 +135,11 @@ def _third_round_inputs(d: Path) -> None:
         f.info["time_ps"] = 0.1 * k
         dense.append(f)
     write(d / "dense.xyz", dense, format="extxyz")
+    slab = bulk("Si", "diamond", a=5.43, cubic=True)
+    slab.pbc = [True, True, False]
+    slab.center(vacuum=5.0, axis=2)
+    write(d / "slab.extxyz", slab)
+    write(d / "prim.extxyz", bulk("Si", "diamond", a=5.43))  # a triclinic (fcc primitive) cell
 
 
 def _toml(d: Path, text: str) -> str:
@@ -300,6 +305,10 @@ CASES = [
     ("search-substrate-tiny-cell", ["interfaces", "search", "--substrate", "D/tinycell.extxyz", "--film",
                                     "ideal-Li2ZrCl6", "--lattices", "experimental", "--out", "D/is"], "thick across"),
     ("analyze-denser-than-any-solid", AN + ["D/dense.xyz"], "denser than any solid"),
+    # the ASE engine's own rules, found only after the calculator was built (a retried task, three stderr lines)
+    ("md-npt-on-a-slab", MD_NO_OUT + ["--ensemble", "npt", "--out", "D/o", "D/slab.extxyz"], "npt needs"),
+    ("md-orthorhombic-barostat-triclinic-cell", MD_NO_OUT + ["--ensemble", "npt", "--barostat", "orthorhombic",
+                                                             "--out", "D/o", "D/prim.extxyz"], "orthogonal cell"),
     # project files: unknown phases found after the first stages ran; no gate temperatures; wrong types deep down
     ("seed-unknown-phase", ["seed", "--config", "TOML:[structures]\nphases = [\"unobtainium\"]\n"],
      "[structures] phases"),

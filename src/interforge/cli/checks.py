@@ -768,8 +768,18 @@ def md(args) -> None:
                          "(`interforge bulk build --ordered`)")
     from interforge.md.guards import Guards, require_start
 
+    md_section = config_of(args).md
     # the engine refuses it too (Dynamics), but only after the calculator is built and OUT claimed
-    require_start(Guards.from_section(config_of(args).md), atoms, name="structure")
+    require_start(Guards.from_section(md_section), atoms, name="structure")
+    if (args.engine or md_section.engine) != "gpumd":  # the ASE engine's own rules (npt needs 3D periodicity, ...)
+        from interforge.errors import InterforgeError
+        from interforge.md import MDSettings
+
+        try:
+            MDSettings(ensemble=args.ensemble or md_section.ensemble,
+                       barostat_mode=args.barostat or md_section.barostat_mode).check(atoms)
+        except InterforgeError as err:
+            raise InputError(f"structure: {' '.join(str(err).split())}") from None
     if args.model:
         kinds = {m: nep_species(m) for m in args.model}
         known = [tuple(sorted(v)) for v in kinds.values() if v]
