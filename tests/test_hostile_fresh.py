@@ -140,6 +140,15 @@ def _third_round_inputs(d: Path) -> None:
     slab.center(vacuum=5.0, axis=2)
     write(d / "slab.extxyz", slab)
     write(d / "prim.extxyz", bulk("Si", "diamond", a=5.43))  # a triclinic (fcc primitive) cell
+    res = {"species": "Li", "temperature_K": 600.0, "conductivity": {"n_per_A3": 0.01},
+           "diffusion": {"Li": {"D_cm2_s": 1e-6, "D_err_cm2_s": 1e-7}}}
+    variants = {"good600": {}, "nanT": {"temperature_K": float("nan")},  # json writes NaN, and reads it back
+                "wordD": {"temperature_K": 650.0, "diffusion": {"Li": {"D_cm2_s": "fast", "D_err_cm2_s": 1e-7}}},
+                "negD": {"temperature_K": 650.0, "diffusion": {"Li": {"D_cm2_s": -1e-6, "D_err_cm2_s": 1e-7}}}}
+    for name, change in variants.items():
+        (d / f"{name}.json").write_text(json.dumps({**res, **change}))
+    (d / "rep_types").mkdir()
+    (d / "rep_types" / "results.json").write_text(json.dumps({**res, "temperature_K": "hot"}))
 
 
 def _toml(d: Path, text: str) -> str:
@@ -309,6 +318,11 @@ CASES = [
     ("md-npt-on-a-slab", MD_NO_OUT + ["--ensemble", "npt", "--out", "D/o", "D/slab.extxyz"], "npt needs"),
     ("md-orthorhombic-barostat-triclinic-cell", MD_NO_OUT + ["--ensemble", "npt", "--barostat", "orthorhombic",
                                                              "--out", "D/o", "D/prim.extxyz"], "orthogonal cell"),
+    # analyze results with NaN, words or a negative D where a fit takes ln D: a traceback, or a fit of nan
+    ("arrhenius-nan-temperature", ["arrhenius", "D/nanT.json", "D/good600.json"], "temperature_K"),
+    ("arrhenius-D-is-a-word", ["arrhenius", "D/wordD.json", "D/good600.json"], "D_cm2_s"),
+    ("arrhenius-negative-D", ["arrhenius", "D/negD.json", "D/good600.json"], "ln D"),
+    ("report-results-temperature-is-a-word", ["report", "D/rep_types"], "temperature_K"),
     # project files: unknown phases found after the first stages ran; no gate temperatures; wrong types deep down
     ("seed-unknown-phase", ["seed", "--config", "TOML:[structures]\nphases = [\"unobtainium\"]\n"],
      "[structures] phases"),

@@ -917,10 +917,56 @@ def analysable(name: str, traj, species: str, equilibration_ps: float | None,
         raise InputError(f"--species: no {species} atoms in {traj.path} (it holds {present})")
 
 
+def _finite(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+
+
+def analysis_result_problem(data, species: str | None = None, for_fit: bool = True) -> str | None:
+    """What makes ``data`` (a results.json of `analyze`, parsed) unusable, or None.
+
+    ``for_fit`` (an Arrhenius fit): ``temperature_K`` (when given) a finite number > 0 K and <= 10^5 K; the
+    diffusion entry of ``species`` (default: the file's own species) an object whose ``D_cm2_s`` is a finite
+    number > 0 cm²/s (ln D is fitted) and whose ``D_err_cm2_s`` is a finite number >= 0 or null (NaN passes
+    JSON, Python writes it, so it is checked here). Without ``for_fit`` (a report, which shows a noisy negative or
+    NaN D as it is) these only have to be numbers (or null), not strings, lists or objects."""
+    if not isinstance(data, dict):
+        return "not a results file of `interforge analyze` (a JSON object)"
+
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    t = data.get("temperature_K")
+    if t is not None and not number(t):
+        return f"temperature_K must be a number (K), got {t!r}"
+    if for_fit and t is not None and not (_finite(t) and 0 < t <= MAX_TEMPERATURE_K):
+        return f"temperature_K must be a number > 0 K and <= {MAX_TEMPERATURE_K:g} K, got {t!r}"
+    diffusion = data.get("diffusion")
+    sp = species or data.get("species")
+    if not isinstance(diffusion, dict) or not isinstance(sp, str) or sp not in diffusion:
+        return None
+    d = diffusion[sp]
+    if not isinstance(d, dict):
+        return f"diffusion.{sp} is not an object"
+    D, err = d.get("D_cm2_s"), d.get("D_err_cm2_s")
+    for key, v in (("D_cm2_s", D), ("D_err_cm2_s", err)):
+        if v is not None and not number(v):
+            return f"diffusion.{sp}.{key} must be a number (cm²/s), got {v!r}"
+    if for_fit:
+        if not (_finite(D) and D > 0):
+            return f"diffusion.{sp}.D_cm2_s must be a finite number > 0 cm²/s for an Arrhenius fit (ln D is fitted), got {D!r}"
+        if err is not None and not (_finite(err) and err >= 0):
+            return f"diffusion.{sp}.D_err_cm2_s must be a finite number >= 0 or null, got {err!r}"
+    return None
+
+
 def arrhenius(args) -> None:
     import json
 
+    from interforge.cli.common import config_of
+
     _opt(args, "T_K", "--T-K", gt=0, le=MAX_TEMPERATURE_K)
+    analysis = config_of(args).analysis
+    lo, hi = analysis.arrhenius_T_min, analysis.arrhenius_T_max  # results outside are left out, not fitted
     temps = []
     for r in args.results:
         p = C.input_file("results", r, text=True)
@@ -930,7 +976,15 @@ def arrhenius(args) -> None:
             raise InputError(f"results: {p} is not JSON ({err})") from None
         if not isinstance(data, dict):
             raise InputError(f"results: {p} is not a results file of `interforge analyze` (a JSON object)")
-        temps.append(data.get("temperature_K"))
+        problem = analysis_result_problem(data, args.species, for_fit=False)
+        t = data.get("temperature_K")
+        if problem is None and t is not None and not (_finite(t) and 0 < t <= MAX_TEMPERATURE_K):
+            problem = f"temperature_K must be a number > 0 K and <= {MAX_TEMPERATURE_K:g} K, got {t!r}"
+        if problem is None and t is not None and lo - 1e-9 <= t <= hi + 1e-9:  # fitted: ln D must exist
+            problem = analysis_result_problem(data, args.species, for_fit=True)
+        if problem:
+            raise InputError(f"results: {p}: {problem}")
+        temps.append(t)
     known = {float(t) for t in temps if isinstance(t, (int, float)) and not isinstance(t, bool)}
     if len(args.results) > 1 and len(known) == 1:
         raise InputError(f"results: all {len(args.results)} results are at {known.pop():g} K; an Arrhenius fit needs "

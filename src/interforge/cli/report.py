@@ -106,9 +106,15 @@ def build_sections(folder: Path, cfg) -> tuple[list, list[str], dict]:
     top = folder / "results.json"
     candidates = ([top] if top.is_file() else []) + sorted(folder.glob("*/results.json")) + sorted(
         folder.glob("*/*/results.json"))
+    from interforge.cli.checks import analysis_result_problem
+
     for p in candidates:
         r = _read_json(p, skipped)
         if _is_analysis(r):
+            problem = analysis_result_problem(r, for_fit=False)
+            if problem:  # strings or NaN where numbers belong: a traceback in the figures and tables
+                skipped.append(f"{p}: {problem}")
+                continue
             analyses.append((p.parent, r))
     # arrhenius --json results lying in the folder
     for p in sorted(folder.glob("*.json")):
