@@ -59,6 +59,10 @@ def d(tmp_path, nep_fixture_dir):
     lab = si.copy()
     lab.calc = SinglePointCalculator(lab, energy=-43.0, forces=np.zeros((8, 3)), stress=np.zeros(6))
     write(tmp_path / "lab.extxyz", lab)
+    lab2 = si.copy()
+    lab2.positions[0] += 0.05
+    lab2.calc = SinglePointCalculator(lab2, energy=-42.9, forces=np.zeros((8, 3)), stress=np.zeros(6))
+    write(tmp_path / "two.extxyz", [lab, lab2])
     (tmp_path / "nep.txt").write_bytes((nep_fixture_dir / "Si_2022_NEP4_5body.txt").read_bytes())
     (tmp_path / "c.txt").write_bytes((nep_fixture_dir / "C_2022_NEP4.txt").read_bytes())
     (tmp_path / "notes.txt").write_text("hello\n")
@@ -287,6 +291,9 @@ CASES = [
                               "TOML:[nep]\ncommittee = 1000000000\n"], "nep.committee"),
     ("config-max-workers-1e8", ["bulk", "list", "--config", "TOML:[workflow]\nmax_workers = 100000000\n"],
      "workflow.max_workers"),
+    # a model to fine-tune that lacks the data's elements: found after training had started (a log line first)
+    ("train-init-lacks-the-elements", ["train", "--db", "D/two.extxyz", "--out", "D/t", "--init", "D/c.txt"],
+     "cannot be fine-tuned"),
     # too little data: refused before a worker pool started (it logged and left runinfo/ behind)
     ("train-parallel-one-structure", ["train", "--db", "D/store.db", "--out", "D/t", "--parallel", "2"],
      "at least 2 labelled"),

@@ -48,6 +48,16 @@ def run_train(args):
     # the data are read (and refused: too few, unlabelled, labels that are not numbers) before any executor,
     # worker process or output folder starts
     source = load_structures(source)
+    if args.init:  # a model to fine-tune must know every element of the data (found after training started)
+        from interforge.cli.checks import nep_species
+        from interforge.errors import InputError
+
+        known = nep_species(args.init)
+        held = sorted({s for atoms in source for s in atoms.get_chemical_symbols()})
+        missing = [s for s in held if known and s not in known]
+        if missing:
+            raise InputError(f"--init: {args.init} cannot be fine-tuned on these data: they hold "
+                             f"{', '.join(missing)}, for which it has no parameters (it has {', '.join(known)})")
 
     # Members are tasks of the configured executor: in this process by default, Slurm/PBS jobs on a cluster.
     workflow = cfg.workflow
