@@ -325,6 +325,15 @@ CASES = [
     ("md-npt-on-a-slab", MD_NO_OUT + ["--ensemble", "npt", "--out", "D/o", "D/slab.extxyz"], "npt needs"),
     ("md-orthorhombic-barostat-triclinic-cell", MD_NO_OUT + ["--ensemble", "npt", "--barostat", "orthorhombic",
                                                              "--out", "D/o", "D/prim.extxyz"], "orthogonal cell"),
+    # a search for nothing (an INFO line, then "no match") and one where everything matches (exit 0)
+    ("search-max-strain-1e-300", ["interfaces", "search", "--substrate", "c-ZrO2", "--film", "ideal-Li2ZrCl6",
+                                  "--lattices", "experimental", "--max-strain", "1e-300", "--out", "D/is"],
+     "--max-strain"),
+    ("search-max-strain-1e300", ["interfaces", "search", "--substrate", "c-ZrO2", "--film", "ideal-Li2ZrCl6",
+                                 "--lattices", "experimental", "--max-strain", "1e300", "--out", "D/is"],
+     "--max-strain"),
+    ("seed-config-max-strain-1e300", ["seed", "--config", "TOML:[interfaces]\nmax_strain = 1e300\n"],
+     "[interfaces] max_strain"),
     # analyze results with NaN, words or a negative D where a fit takes ln D: a traceback, or a fit of nan
     ("arrhenius-nan-temperature", ["arrhenius", "D/nanT.json", "D/good600.json"], "temperature_K"),
     ("arrhenius-D-is-a-word", ["arrhenius", "D/wordD.json", "D/good600.json"], "D_cm2_s"),

@@ -342,13 +342,23 @@ MAX_GAP_A = 50.0
 MAX_VACUUM_A = 1000.0
 
 
+#: Range of a search's length strain and angle strain, fractions: below 1e-6 no lattice matches (lattice
+#: parameters are not known that well; 1e-300 searched for nothing), above 1 (100 %) nothing is a match any more
+#: (1e300 listed every pair of supercells as a "match").
+MIN_STRAIN = 1e-6
+MAX_STRAIN = 1.0
+
+
 def _search_limits(cfg) -> None:
     """The project file's searches stay within the CLI's limits too ([interfaces], [[structures.interfaces]])."""
     C.number("[interfaces] max_miller", cfg.interfaces.max_miller, le=MAX_MILLER)
     C.number("[interfaces] max_area", cfg.interfaces.max_area, le=MAX_AREA_A2)
+    C.number("[interfaces] max_strain", cfg.interfaces.max_strain, ge=MIN_STRAIN, le=MAX_STRAIN)
+    C.number("[interfaces] max_angle_strain", cfg.interfaces.max_angle_strain, ge=0, le=MAX_STRAIN)
     for k, spec in enumerate(cfg.structures.interfaces):
         C.number(f"[[structures.interfaces]] {k} max_miller", spec.max_miller, le=MAX_MILLER)
         C.number(f"[[structures.interfaces]] {k} max_area", spec.max_area, le=MAX_AREA_A2)
+        C.number(f"[[structures.interfaces]] {k} max_strain", spec.max_strain, ge=MIN_STRAIN, le=MAX_STRAIN)
 
 
 def interfaces_search(args) -> None:
@@ -358,8 +368,8 @@ def interfaces_search(args) -> None:
     _opt(args, "max_area", gt=0, le=MAX_AREA_A2)
     if args.max_miller is None or args.max_area is None:
         _search_limits(config_of(args))
-    _opt(args, "max_strain", gt=0)
-    _opt(args, "max_angle_strain", ge=0)
+    _opt(args, "max_strain", ge=MIN_STRAIN, le=MAX_STRAIN)
+    _opt(args, "max_angle_strain", ge=0, le=MAX_STRAIN)
     _calculator_spec(args)
     _phase_inputs("--substrate", args.substrate)
     _phase_inputs("--film", args.film)
