@@ -177,7 +177,8 @@ class ActiveLearner:
             if not m.done("train"):
                 t = Timer()
                 train = self.training_set()
-                committee = self._train(train, m.dir / "committee", seed, bootstrap=False)
+                committee = self._train(train, m.dir / "committee", seed, bootstrap=False,
+                                        init_models=self._finetune_from(result.final_models))
                 m.mark("train", t.elapsed, models=committee.nep_paths, n_train=len(train), final=True, gate_round=r + 1)
             if not m.done("evaluate"):
                 t = Timer()
@@ -262,13 +263,25 @@ class ActiveLearner:
         return m
 
     # -- steps ---------------------------------------------------------------------------
-    def _train(self, train: list[Atoms], out: Path, seed: int, bootstrap: bool | None = None):
+    def _finetune_from(self, models: list[str]) -> list[str] | None:
+        """The previous committee's members when gate rounds fine-tune (``gate_finetune_fraction`` > 0)."""
+        return list(models) if self.cfg.active.gate_finetune_fraction > 0 and len(models) == self.cfg.nep.committee else None
+
+    def _train(self, train: list[Atoms], out: Path, seed: int, bootstrap: bool | None = None,
+               init_models: list[str] | None = None):
+        """A committee on ``train``; with ``init_models`` each member fine-tunes its predecessor for
+        ``gate_finetune_fraction`` of the steps from a tenth of the learning rate."""
         from interforge.nep import train_committee
+        from interforge.nep.committee import resolve_preset
 
         # A new seed per iteration: members are independent draws, not re-runs of the previous committee.
         update = {"seed": seed} if bootstrap is None else {"seed": seed, "bootstrap": bootstrap and self.cfg.nep.bootstrap}
+        if init_models:
+            nep = resolve_preset(self.cfg.nep)
+            update.update(generation=max(1, int(round(nep.generation * self.cfg.active.gate_finetune_fraction))),
+                          learning_rate=[nep.learning_rate[0] / 10, nep.learning_rate[1]])
         settings = self.cfg.nep.model_copy(update=update)
-        return train_committee(train, out, settings, executor=self.executor)
+        return train_committee(train, out, settings, executor=self.executor, init_model=init_models)
 
     def _evaluate_holdout(self, models: list[str]) -> dict:
         """Committee errors on the seed hold-out labels and on the independent validation frames; the

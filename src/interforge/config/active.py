@@ -52,6 +52,13 @@ class ActiveSection(Section):
         "from a gate temperature and the force gate's hold-out stays independent.",
     )
     gate_hops: int = Field(2, ge=0, description="Gate rounds: Li vacancy hops (not the barrier gate's) whose NEP NEB bands are labelled.")
+    gate_finetune_fraction: float = Field(
+        0.35, ge=0, le=1,
+        description="Gate rounds fine-tune each member of the previous final committee for this fraction of [nep] generation, "
+        "starting at a tenth of the learning rate; 0 = train every member afresh. A fresh training re-rolls what the "
+        "last one got right: on the laptop demo's labels the relaxed ideal-alpha energy of two fresh trainings read "
+        "4.7 and 17.1 meV/atom (teacher 4.8), while a fine-tune of the first on the new labels kept 5.4 (docs/validation.md).",
+    )
 
     @model_validator(mode="after")
     def _gate_offset(self):
