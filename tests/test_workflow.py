@@ -78,6 +78,33 @@ def test_parsl_process_executor_runs_in_other_processes(tmp_path):
         assert ex.submit(structure_hash, atoms).result(timeout=120) == structure_hash(atoms)
 
 
+def _torch_threads():
+    import torch
+
+    return torch.get_num_threads()
+
+
+def test_pool_executor_runs_tasks_in_single_thread_worker_processes(tmp_path):
+    """``executor = "pool"``: spawned local processes, one torch thread each, errors and retries carried back,
+    and the ledger's done markers written by the workers."""
+    with make_executor(WorkflowSection(executor="pool", max_workers=2, retries=0)) as ex:
+        assert ex.name == "pool"
+        futs = [ex.submit(os.getpid) for _ in range(6)]
+        pids = {f.result(timeout=120) for f in futs}
+        assert os.getpid() not in pids and 1 <= len(pids) <= 2
+        assert ex.submit(_torch_threads).result(timeout=120) == 1
+        with pytest.raises(ValueError, match="bad input 2"):
+            ex.submit(boom, 2).result(timeout=60)
+        ledger = Ledger(tmp_path / "ledger")
+        tasks = [Task(name=f"sq{i}", fn=square, args=(i,), spec={"i": i}) for i in range(4)]
+        outcomes = run_tasks(ex, ledger, tasks)
+        assert [o.result for o in outcomes] == [0, 1, 4, 9]
+    # a second run finds every task done: nothing is resubmitted
+    with make_executor(WorkflowSection(executor="local")) as ex:
+        again = run_tasks(ex, Ledger(tmp_path / "ledger"), tasks)
+        assert all(o.skipped for o in again) and [o.result for o in again] == [0, 1, 4, 9]
+
+
 # -- cluster providers (no cluster needed) -----------------------------------------------------
 
 SLURM_TOML = {

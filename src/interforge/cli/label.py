@@ -22,7 +22,7 @@ def register(sub, parents):
     p.add_argument("--stage", default="seed", help="provenance: pipeline stage (default: seed)")
     p.add_argument("--source", default="", help="provenance: where the structures came from (default: input name)")
     p.add_argument("--iteration", type=int, default=0, help="provenance: active-learning iteration")
-    p.add_argument("--executor", choices=["local", "threads", "processes", "slurm", "pbs"],
+    p.add_argument("--executor", choices=["local", "pool", "threads", "processes", "slurm", "pbs"],
                    help="where labelling runs (default: the config's [workflow] executor)")
     p.add_argument("--workers", type=int, help="concurrent local workers (default: the config's max_workers)")
     p.add_argument("--retry-failed", action="store_true", help="label again structures stored as failed")

@@ -32,8 +32,9 @@ class SchedulerSettings(Section):
 class WorkflowSection(Section):
     """Executor used for labelling, training and MD tasks."""
 
-    executor: Literal["local", "threads", "processes", "slurm", "pbs"] = Field(
-        "local", description="local = run in this process; threads/processes = Parsl locally; slurm/pbs = Parsl on a cluster.",
+    executor: Literal["local", "pool", "threads", "processes", "slurm", "pbs"] = Field(
+        "local", description="local = run in this process, one task after another; pool = max_workers spawned local "
+        "processes of one core each (no Parsl); threads/processes = Parsl locally; slurm/pbs = Parsl on a cluster.",
     )
     max_workers: int = Field(2, ge=1, le=MAX_WORKERS, description="Concurrent local workers.")
     retries: int = Field(1, ge=0, description="Times a failed task is retried.")

@@ -19,6 +19,10 @@ def make_executor(section: WorkflowSection | None = None, run_dir: str | Path | 
     section = section or WorkflowSection()
     if section.executor == "local":
         return InProcessExecutor(retries=section.retries)
+    if section.executor == "pool":
+        from interforge.workflow.executor import PoolExecutor
+
+        return PoolExecutor(section.max_workers, retries=section.retries)
     from interforge.workflow.parsl_backend import ParslExecutor
 
     return ParslExecutor(section, run_dir=run_dir)

@@ -90,3 +90,54 @@ class InProcessExecutor(BaseExecutor):
 
     def shutdown(self, wait: bool = True) -> None:
         self._closed = True
+
+
+def _pool_worker_init() -> None:
+    """One torch thread per worker (two-thread torch on shared cores is several times slower), and on Linux
+    the worker dies with its parent, so a killed run leaves no orphan writing into a task folder."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pool's shutdown still ends idle workers
+        pass
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+def _with_retries(retries: int, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    for attempt in range(retries + 1):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - re-raised after the last attempt
+            if attempt == retries:
+                raise
+            log.warning("task %s failed (%s); retry %d of %d", getattr(fn, "__name__", fn), err, attempt + 1, retries)
+    return None  # pragma: no cover
+
+
+class PoolExecutor(BaseExecutor):
+    """Tasks in ``workers`` spawned local processes (``executor = "pool"``): one core each, no scheduler, no
+    Parsl start-up. Labelling, MD and members of a committee then use every core of a laptop. Each worker
+    loads its own models once (a few seconds); tasks must be picklable, as for Parsl."""
+
+    name = "pool"
+
+    def __init__(self, workers: int = 2, retries: int = 0):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.retries = retries
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                         initializer=_pool_worker_init)
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        return self._pool.submit(_with_retries, self.retries, fn, args, kwargs)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
