@@ -34,11 +34,11 @@ def _phases():
             "Si-sc": bulk("Si", "sc", a=2.55)}
 
 
-def _validate(student, teacher, out):
+def _validate(student, teacher, out, executor=None):
     from interforge.nep import NEPCalculator
     from interforge.validation.runner import Validator
 
-    return Validator(student, _cfg(), _phases(), NEPCalculator(str(teacher)), out).run()
+    return Validator(student, _cfg(), _phases(), NEPCalculator(str(teacher)), out, executor).run()
 
 
 @pytest.fixture
@@ -84,7 +84,12 @@ def test_a_softer_student_fails_with_the_slope_it_was_given(si_nep, tmp_path):
     soft = tmp_path / "soft" / "nep.txt"
     soft.parent.mkdir()
     soft.write_text("\n".join(lines) + "\n")
-    rec = _validate(soft, teacher, tmp_path / "val")
+    from interforge.config.workflow import WorkflowSection
+    from interforge.workflow import make_executor
+
+    with make_executor(WorkflowSection(executor="pool", max_workers=2)) as pool:  # the NPT runs in two workers
+        rec = _validate(soft, teacher, tmp_path / "val", pool)
+    assert (tmp_path / "val" / "nep_npt").is_dir() and any((tmp_path / "val" / "nep_npt").glob("*/ledger"))
     g = {x.name: x for x in rec.gates}
     assert g["forces"].value == pytest.approx(0.9, abs=1e-4) and not g["forces"].passed
     # simple cubic's energy above diamond shrinks by a tenth too: far beyond 3 meV/atom

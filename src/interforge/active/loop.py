@@ -153,7 +153,7 @@ class ActiveLearner:
             model = result.final_models[0]
             if not m.done("validate"):
                 t = Timer()
-                rec = validate_in_project(self.cfg, self.workdir, model, self.workdir / "validation")
+                rec = validate_in_project(self.cfg, self.workdir, model, self.workdir / "validation", self.executor)
                 m.mark("validate", t.elapsed, model=model, validation=rec.to_dict())
             result.validation = m["validation"]
             failed = result.validation.get("failed", [])

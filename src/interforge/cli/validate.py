@@ -29,7 +29,10 @@ def run(args):
     cfg = config_of(args)
     workdir = workdir_of(args)
     out = Path(args.out) if args.out else workdir / "validation"
-    rec = validate_in_project(cfg, workdir, model, out)
+    from interforge.workflow import make_executor
+
+    with make_executor(cfg.workflow, run_dir=workdir / "runinfo") as executor:
+        rec = validate_in_project(cfg, workdir, model, out, executor)
     d = rec.to_dict()
     for name, g in d["gates"].items():
         print(f"{name:12s} {'pass' if g['passed'] else 'FAIL'}  value {_fmt(g['value'])}  threshold {g['threshold']}")

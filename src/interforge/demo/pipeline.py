@@ -135,7 +135,7 @@ class Demo:
         done = self.m["learn"].get("validation")
         if done and done.get("model") == str(Path(self._model()).resolve()):
             return done  # learn validated its final model (and ran the gate rounds)
-        rec = validate_in_project(self.cfg, self.out, self._model(), self.out / "validation")
+        rec = validate_in_project(self.cfg, self.out, self._model(), self.out / "validation", self._executor)
         return rec.to_dict()
 
     def failed_gates(self) -> list[str]:

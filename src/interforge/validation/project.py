@@ -18,9 +18,10 @@ def project_phases(cfg: InterforgeConfig) -> dict:
 
 
 def validate_in_project(cfg: InterforgeConfig, workdir: str | os.PathLike, model_path: str | os.PathLike,
-                        out_dir: str | os.PathLike | None = None) -> ValidationRecord:
-    """Run every gate of ``model_path`` against the project's teacher on its bulk phases."""
+                        out_dir: str | os.PathLike | None = None, executor=None) -> ValidationRecord:
+    """Run every gate of ``model_path`` against the project's teacher on its bulk phases (the NEP's NPT runs
+    through ``executor`` when one is given)."""
     from interforge.teacher import make_calculator
 
     out = Path(out_dir) if out_dir else Path(workdir) / "validation"
-    return Validator(model_path, cfg, project_phases(cfg), make_calculator(cfg.teacher), out).run()
+    return Validator(model_path, cfg, project_phases(cfg), make_calculator(cfg.teacher), out, executor).run()

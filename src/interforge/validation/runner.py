@@ -96,7 +96,7 @@ class Validator:
     the phase order); ``teacher``: an ASE calculator; ``out_dir``: the cache and the outputs."""
 
     def __init__(self, model_path: str | os.PathLike, cfg: InterforgeConfig, phases: dict[str, Atoms], teacher,
-                 out_dir: str | os.PathLike):
+                 out_dir: str | os.PathLike, executor=None):
         from interforge.nep import NEPCalculator
 
         self.model_path = str(Path(model_path).resolve())
@@ -115,6 +115,7 @@ class Validator:
             raise InterforgeError(f"validation phases {missing} are not among the project's bulk phases {sorted(phases)}")
         self.md_phases = names
         self.seed = cfg.project.seed + self.v.seed_offset
+        self.executor = executor  # runs the NEP NPT MD (None: here, one after another)
 
     def cached(self, what: str, atoms: Atoms, compute):
         """A teacher-only result (relaxed energies, NEB barrier, E–V energies) from ``OUT/teacher_cache.json``,
@@ -150,34 +151,37 @@ class Validator:
         return True, f"hold-out from teacher NVT at {self.temps} K, seed {self.seed}+k, none used in training"
 
     # -- NEP NPT ----------------------------------------------------------------------------------
-    def nep_npt(self, phase: str, T: float, k: int, bulk_modulus_GPa: float) -> dict:
-        from interforge.analysis.solid import sublattice_order
-        from interforge.md import run_md
-        from interforge.md.guards import Guards
-        from interforge.trajectory import TrajectoryReader
-
+    def _npt_dir(self, phase: str, T: float) -> Path:
         # Keyed by the model's content (and its D3 sidecar): another model validated in the same folder
         # must not inherit these runs.
-        run_dir = self.out / "nep_npt" / self.model_key / f"{phase}_{T:g}K"
+        return self.out / "nep_npt" / self.model_key / f"{phase}_{T:g}K"
+
+    def _npt_job(self, phase: str, T: float, k: int) -> tuple:
+        """Arguments of :func:`nep_npt_md` for one phase and temperature."""
+        from interforge.structures.supercell import supercell_for
+
+        steps = int(round(self.v.npt_ps * 1000 / self.cfg.md.timestep_fs))
+        cell = supercell_for(self.phases[phase], max(self.v.npt_target_atoms, len(self.phases[phase])))
+        return (self.model_path, cell, str(self._npt_dir(phase, T)), T, steps, max(1, steps // 100),
+                self.seed + 100 + k, self.cfg.md.model_dump())
+
+    def nep_npt(self, phase: str, T: float, k: int, bulk_modulus_GPa: float, md: dict | None = None) -> dict:
+        """Density and solid numbers of one NEP NPT run (``md``: what :func:`nep_npt_md` returned; run here
+        when None). The result is cached in the run folder."""
+        from interforge.analysis.solid import sublattice_order
+        from interforge.trajectory import TrajectoryReader
+
+        run_dir = self._npt_dir(phase, T)
         done = run_dir / "result.json"
         if done.is_file():
             return json.loads(done.read_text())
-        md = self.cfg.md
-        steps = int(round(self.v.npt_ps * 1000 / md.timestep_fs))
-        every = max(1, steps // 100)
-        from interforge.structures.supercell import supercell_for
-
-        cell = supercell_for(self.phases[phase], max(self.v.npt_target_atoms, len(self.phases[phase])))
-        res = run_md(cell, self.nep, "npt", T, steps, run_dir, pressure_bar=md.pressure_bar,
-                     timestep_fs=md.timestep_fs, dump_interval=every, thermo_interval=every, seed=self.seed + 100 + k,
-                     thermostat_tau_fs=md.thermostat_tau_fs, barostat_tau_fs=md.barostat_tau_fs,
-                     bulk_modulus_GPa=md.bulk_modulus_GPa, momentum_removal_interval=md.momentum_removal_interval,
-                     guards=Guards.from_section(md))
-        rd = TrajectoryReader(res.trajectory_path)
+        md = md or nep_npt_md(*self._npt_job(phase, T, k))
+        rd = TrajectoryReader(md["trajectory"])
+        n = len(rd.symbols)
         times = rd.times()
         keep = np.where(times >= times[0] + self.v.npt_equilibration_ps - 1e-9)[0]
-        row = {"completed": res.stopped_by is None, "stopped_by": res.stopped_by, "n_atoms": len(cell),
-               "trajectory": res.trajectory_path}
+        row = {"completed": md["stopped_by"] is None, "stopped_by": md["stopped_by"], "n_atoms": n,
+               "trajectory": md["trajectory"]}
         if len(keep) < 4:
             row.update(deviation=float("nan"), volume_drift=float("nan"), lindemann=float("nan"))
             atomic_write_json(done, row)
@@ -200,13 +204,36 @@ class Validator:
         v_nep = float(vols.mean())
         # Teacher volume at this temperature, to first order: V_t = V_nep (1 + dP / B).
         v_teacher = v_nep * (1.0 + dP / bulk_modulus_GPa)
-        n = len(cell)
         row.update(volume_A3_atom=v_nep / n, teacher_volume_A3_atom=v_teacher / n, deviation=v_nep / v_teacher - 1.0,
                    volume_drift=order.volume_drift, lindemann=order.lindemann, teacher_minus_nep_GPa=dP,
-                   bulk_modulus_GPa=bulk_modulus_GPa, initial_volume_A3_atom=self.phases[phase].get_volume() / n,
-                   mean_temperature_K=res.mean_temperature_K)
+                   bulk_modulus_GPa=bulk_modulus_GPa, initial_volume_A3_atom=self.phases[phase].get_volume() / len(self.phases[phase]),
+                   mean_temperature_K=md["mean_temperature_K"])
         atomic_write_json(done, row)
         return row
+
+    def npt_runs(self, moduli: dict[str, float]) -> dict[str, dict]:
+        """Every NEP NPT run ("phase@TK" → numbers); the MD goes through ``self.executor`` when one is given
+        (the runs are independent: a pool runs them on every core), the teacher's part stays here."""
+        from interforge.workflow.ledger import Ledger, Task, run_tasks
+
+        cases = []
+        for phase in self.md_phases:
+            b = moduli.get(phase)
+            b = b if b is not None and np.isfinite(b) and b > 1 else self.cfg.md.bulk_modulus_GPa
+            for T in self.temps:
+                cases.append((phase, T, len(cases), b))
+        todo = [c for c in cases if not (self._npt_dir(c[0], c[1]) / "result.json").is_file()]
+        md = {}
+        if todo and self.executor is not None:
+            tasks = [Task(name=f"{p}_{T:g}K", fn=nep_npt_md, args=self._npt_job(p, T, k),
+                          spec={"model": self.model_key, "phase": p, "T": T, "k": k}) for p, T, k, _ in todo]
+            outcomes = run_tasks(self.executor, Ledger(self.out / "nep_npt" / self.model_key / "ledger"), tasks)
+            for (p, T, _, _), o in zip(todo, outcomes):
+                if o.state == "done":
+                    md[(p, T)] = o.result
+                else:
+                    log.warning("validation NPT %s at %g K failed in its worker (%s); running it here", p, T, o.error)
+        return {f"{p}@{T:g}K": self.nep_npt(p, T, k, b, md.get((p, T))) for p, T, k, b in cases}
 
     # -- the whole set ----------------------------------------------------------------------------
     def run(self) -> ValidationRecord:
@@ -244,14 +271,7 @@ class Validator:
         figures.append(str(plot_ev_curves(curves, self.out / "ev_curves.png")))
         moduli = {c.phase: c.b_teacher_GPa for c in curves}
         # 3. NEP NPT: density and solid.
-        runs = {}
-        k = 0
-        for phase in self.md_phases:
-            b = moduli.get(phase)
-            b = b if b is not None and np.isfinite(b) and b > 1 else self.cfg.md.bulk_modulus_GPa
-            for T in self.temps:
-                runs[f"{phase}@{T:g}K"] = self.nep_npt(phase, T, k, b)
-                k += 1
+        runs = self.npt_runs(moduli)
         gates.append(G.density_gate(runs, v.density_drift_max, v.density_max_deviation))
         gates.append(G.solid_gate(runs, v.lindemann_max))
         figures.append(str(_volume_figure(runs, self.out / "npt_volumes.png")))
@@ -288,6 +308,26 @@ class Validator:
         for g in gates:
             log.info("gate %-12s %s  value %s  threshold %s", g.name, "PASS" if g.passed else "FAIL", g.value, g.threshold)
         return rec
+
+
+def nep_npt_md(model_path: str, cell: Atoms, run_dir: str, T: float, steps: int, every: int, seed: int,
+               md: dict) -> dict:
+    """One NEP NPT run of the validation at 1 bar (``md``: the ``[md]`` section as a dict); picklable, so a
+    pool or Parsl worker can run it. Returns the trajectory path, the guard that stopped it (or None)
+    and the mean temperature (K)."""
+    from interforge.config.md import MdSection
+    from interforge.md import run_md
+    from interforge.md.guards import Guards
+    from interforge.nep import NEPCalculator
+
+    s = MdSection(**md)
+    res = run_md(cell.copy(), NEPCalculator(model_path), "npt", T, steps, run_dir, pressure_bar=s.pressure_bar,
+                 timestep_fs=s.timestep_fs, dump_interval=every, thermo_interval=every, seed=seed,
+                 thermostat_tau_fs=s.thermostat_tau_fs, barostat_tau_fs=s.barostat_tau_fs,
+                 bulk_modulus_GPa=s.bulk_modulus_GPa, momentum_removal_interval=s.momentum_removal_interval,
+                 guards=Guards.from_section(s))
+    return {"trajectory": str(res.trajectory_path), "stopped_by": res.stopped_by,
+            "mean_temperature_K": res.mean_temperature_K}
 
 
 def teacher_frames(cfg: InterforgeConfig, atoms: Atoms, phase: str, T: float, k: int, teacher,
@@ -390,6 +430,6 @@ def _volume_figure(runs: dict, path: Path) -> Path:
 
 
 def validate_model_gates(model_path: str | os.PathLike, cfg: InterforgeConfig, phases: dict[str, Atoms], teacher,
-                         out_dir: str | os.PathLike) -> ValidationRecord:
+                         out_dir: str | os.PathLike, executor=None) -> ValidationRecord:
     """Run every gate for ``model_path`` (see :class:`Validator`)."""
-    return Validator(model_path, cfg, phases, teacher, out_dir).run()
+    return Validator(model_path, cfg, phases, teacher, out_dir, executor).run()
