@@ -136,7 +136,7 @@ def hop_neb(initial: Atoms, final: Atoms, calc, n_images: int, relax_steps: int,
     images = [ends[0].copy() for _ in range(n_images + 1)] + [ends[1].copy()]
     for im in images:
         im.calc = calc
-    neb = NEB(images, climb=True, allow_shared_calculator=True)
+    neb = NEB(images, climb=True, allow_shared_calculator=True, method="improvedtangent")
     neb.interpolate(method="idpp", mic=True)
     FIRE(neb, logfile=None).run(fmax=fmax, steps=neb_steps)
     energies = [float(im.get_potential_energy()) for im in images]
@@ -452,7 +452,8 @@ def fine_tune(base_model, structures: list[Atoms], energies_eV_atom: list[float]
     from pymatgen.io.ase import AseAtomsAdaptor
     from torch.utils.data import DataLoader
 
-    model = CHGNet.from_dict(base_model.as_dict())
+    with contextlib.redirect_stdout(_LogLines()):
+        model = CHGNet.from_dict(base_model.as_dict())
     n_train = freeze(model, cal.trainable)
     torch.manual_seed(seed)
     structs = [AseAtomsAdaptor.get_structure(a) for a in structures]

@@ -72,7 +72,11 @@ def chgnet_model(device: str = "cpu", path: str | None = None):
     if path:
         st = Path(path).stat()  # a file rewritten in place (a new calibration) is loaded again
         key = ("chgnet-file", str(Path(path).resolve()), st.st_mtime_ns, st.st_size, device)
-        return _cached(key, lambda: CHGNet.from_file(str(path), verbose=False))
+        def load_file():
+            with contextlib.redirect_stdout(io.StringIO()):  # CHGNet prints its parameter count
+                return CHGNet.from_file(str(path), verbose=False)
+
+        return _cached(key, load_file)
     def load():
         with contextlib.redirect_stdout(io.StringIO()):
             return CHGNet.load(model_name="0.3.0", use_device=device, verbose=False)
