@@ -96,8 +96,12 @@ def _pool_worker_init() -> None:
     """One torch thread per worker (two-thread torch on shared cores is several times slower), and on Linux
     the worker dies with its parent, so a killed run leaves no orphan writing into a task folder."""
     import ctypes
+    import os
     import signal
 
+    # Before any OpenMP runtime starts in this worker: NEP_CPU (calorine) and D3 would otherwise start one
+    # thread per core in every worker, and two workers on two cores then wait on each other.
+    os.environ["OMP_NUM_THREADS"] = "1"
     try:
         ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not Linux: the pool's shutdown still ends idle workers
