@@ -228,6 +228,7 @@ n_structures = 9
 md_ps = 0.06
 md_temperature_K = 900.0
 hop_images = 1
+minima = true
 heldout_fraction = 0.34
 epochs = 15
 learning_rate = 1e-3
@@ -245,7 +246,9 @@ neb_steps = 10
     assert res["dft"]["name"] == "stiffer-chgnet-test"
     assert (tmp_path / "work" / "calibration" / "force_parity.png").is_file()
     b, a = res["before"], res["after"]
-    assert res["n_failed"] == 0 and res["n_train"] + res["n_heldout"] == 9 and res["n_heldout"] >= 2
+    assert res["n_failed"] == 0 and res["n_train"] + res["n_heldout"] == 10 and res["n_heldout"] >= 2
+    assert res["groups"]["min:ideal-Li2ZrCl6"] == 1  # the relaxed cell, always trained on
+    assert res["dft_phase_energies_meV_atom"] == {"ideal-Li2ZrCl6": 0.0}
     assert res["calibrated"]["hash"] != res["foundation"]["hash"]
     assert b["force_slope"] < 0.9  # the foundation is soft against the stand-in
     # Frames the fine-tune never saw: the slope moved at least a third of the way to 1, the error fell.

@@ -37,6 +37,9 @@ def run_calibrate(args):
     print_table(rows, ["measure", "foundation", "calibrated", "reference"])
     print("reference: 1 for the slope, DFT for the barrier (single points on the foundation's NEB images), "
           "the paper's DFT for phase energies")
+    if res.get("dft_phase_energies_meV_atom"):
+        print("DFT single points at the foundation's relaxed cells (meV/atom): "
+              + ", ".join(f"{n} {v:+.1f}" for n, v in res["dft_phase_energies_meV_atom"].items()))
     print(f"weights: {res['calibrated']['weights']} (teacher 'calibrated', identity {res['calibrated']['hash']}); "
           f"to use it: {res['calibrated']['config']}")
     if res["n_failed"]:

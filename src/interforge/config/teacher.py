@@ -84,6 +84,9 @@ class CalibrationSection(Section):
                            "'none' = no hop).")
     hop_images: int = Field(3, ge=1, le=9, description="Interior NEB images of the Li hop; the endpoints and "
                             "these images are labelled with DFT.")
+    minima: bool = Field(False, description="Also label each phase's relaxed cell (the foundation teacher's "
+                         "minimum) and train on it: anchors for the phase energies (one structure per phase, beyond "
+                         "n_structures; never held out).")
     heldout_fraction: float = Field(0.34, gt=0, lt=1, description="Share of each group (the frames of one phase, "
                                     "the hop images) held out from fine-tuning and used to measure.")
     epochs: int = Field(60, ge=1, le=10000, description="Fine-tuning epochs (CHGNet's Trainer).")

@@ -5,7 +5,8 @@ npj Comput. Mater. 11, 9 (2025)), and a few DFT structures recover most of it. T
 
 1. picks ``n_structures`` structures with the foundation teacher (CHGNet 0.3.0 + D3(BJ)): frames of a short
    NVT run at ``md_temperature_K`` of each phase, and the climbing-image NEB path (endpoints + interior
-   images) of one Li vacancy hop; cached in ``WORKDIR/calibration/structures.xyz``;
+   images) of one Li vacancy hop (with ``minima`` also each phase's relaxed cell); cached in
+   ``WORKDIR/calibration/structures.xyz``;
 2. labels them with the DFT teacher of ``[teacher.calibration]`` into an ASE database of its own
    (``WORKDIR/calibration/dft-labels.db``, a :class:`~interforge.data.LabelStore`): each label lands the
    moment it is computed, so a killed calibration resumes where it stopped; failures are stored with their
@@ -31,7 +32,8 @@ soft), ``force_rmse_meV_A``, ``energy_rmse_meV_atom`` (after the per-element ref
 training structures for that teacher); ``barrier_eV`` (the teacher's own CI-NEB of the hop) beside
 ``barrier_dft_eV`` (DFT single points on the foundation teacher's NEB images: the highest minus the
 initial state; not a DFT-relaxed path); ``phase_energies_meV_atom`` (cell + position relaxation with the
-teacher; per composition, relative to its first phase).
+teacher; per composition, relative to its first phase), beside the paper's values and, with ``minima``,
+``dft_phase_energies_meV_atom`` (DFT single points at the foundation teacher's relaxed cells).
 """
 
 from __future__ import annotations
@@ -203,7 +205,7 @@ def _pick_key(cfg: InterforgeConfig, phases: dict[str, Atoms]) -> str:
     return settings_hash({
         "teacher": teacher_identity(foundation_section(cfg.teacher)).hash, "seed": cfg.project.seed,
         "n": cal.n_structures, "T": cal.md_temperature_K, "ps": cal.md_ps, "hop_phase": cal.hop_phase,
-        "hop_images": cal.hop_images, "relax": cal.relax_steps, "neb": cal.neb_steps, "dt": cfg.md.timestep_fs,
+        "hop_images": cal.hop_images, "minima": cal.minima, "relax": cal.relax_steps, "neb": cal.neb_steps, "dt": cfg.md.timestep_fs,
         "tau": cfg.md.thermostat_tau_fs, "phases": {n: structure_hash(a) for n, a in phases.items()},
     })
 
@@ -253,6 +255,10 @@ def pick_structures(cfg: InterforgeConfig, phases: dict[str, Atoms], folder: Pat
         barrier, images = hop_neb(initial, final, calc, cal.hop_images, cal.relax_steps, cal.neb_steps)
         structures += images
         groups += ["hop"] * len(images)
+    if cal.minima:  # last, so that the held-out choice of the other groups does not depend on them
+        for name in phases:
+            structures.append(_bare(relaxed[name], f"min/{name}"))
+            groups.append(f"min:{name}")
     with atomic_path(xyz) as tmp:
         write(tmp, structures, format="extxyz")
     if ends:
@@ -582,6 +588,12 @@ def calibrate(cfg: InterforgeConfig, workdir: str | Path, executor=None, retry_f
         e = dft_e[hop_idx]
         barrier_dft = float(np.max(e) - e[0])
 
+    # With minima: DFT single points at the foundation's relaxed cells (not DFT-relaxed), per composition.
+    mins = {g[4:]: i for i, g in enumerate(picks.groups) if g.startswith("min:")}
+    dft_phases = None
+    if mins and all(i in ok for i in mins.values()):
+        dft_phases = phase_energies_meV({n: float(dft_e[i]) / len(S[i]) for n, i in mins.items()}, phases)
+
     # Targets: DFT minus D3 (the calibrated teacher adds D3 again), less the foundation's per-element offset.
     e_found_train, _ = _evaluate(train, found_calc)
     mu = fit_references(train, dft_e[train_i] - e_found_train, elements)
@@ -647,6 +659,7 @@ def calibrate(cfg: InterforgeConfig, workdir: str | Path, executor=None, retry_f
         "hop_phase": picks.hop_phase,
         "before": before, "after": after,
         "paper_phase_energies_meV_atom": {n: v for n, v in PAPER_PHASE_ENERGIES_MEV.items() if n in phases},
+        "dft_phase_energies_meV_atom": dft_phases,
         "table": comparison_rows(before, after, PAPER_PHASE_ENERGIES_MEV),
         "figure": str(figure) if figure else None,
         "training": {"epochs": cal.epochs, "learning_rate": cal.learning_rate, "trainable": cal.trainable,
