@@ -468,7 +468,9 @@ def fine_tune(base_model, structures: list[Atoms], energies_eV_atom: list[float]
                              shuffle=False, graph_converter=model.graph_converter)
     gen = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(data, batch_size=cal.batch_size, shuffle=True, collate_fn=collate_graphs, generator=gen)
-    # The Trainer reports its "validation" on the training structures: the held-out ones stay unseen.
+    # Our split is made before (held-out structures never reach CHGNet's data set), so chgnet's
+    # get_train_val_test_loader (a random split with the global `random`) is not used: the Trainer's
+    # "validation" runs on the training structures and the held-out ones stay unseen.
     val_loader = DataLoader(data, batch_size=cal.batch_size, shuffle=False, collate_fn=collate_graphs)
     log.info("fine-tuning CHGNet (%s: %d weights trainable) on %d structures for %d epochs, learning rate %g",
              cal.trainable, n_train, len(structures), cal.epochs, cal.learning_rate)
