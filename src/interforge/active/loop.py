@@ -350,7 +350,8 @@ class ActiveLearner:
         from interforge.teacher import label_structures
 
         report = label_structures(structures, self.store, self.cfg.teacher, executor=self.executor,
-                                  stage=stage, iteration=iteration, source=f"{stage} {iteration:03d}")
+                                  stage=stage, iteration=iteration,
+                                  source=f"iteration {iteration:03d}" if stage == "active" else f"{stage} {iteration:03d}")
         return report.n_labelled, report.n_failed
 
     # -- figures ---------------------------------------------------------------------------
