@@ -46,10 +46,9 @@ def npt_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms], out_dir: P
                seed: int) -> list[Atoms]:
     """``gate_frames`` frames from the second half of a NEP NPT run (``gate_md_ps``) per validation phase
     and gate-round temperature, on the validation's supercell."""
-    from interforge.md import run_md
-    from interforge.md.guards import Guards
     from interforge.structures.supercell import supercell_for
     from interforge.trajectory import TrajectoryReader
+    from interforge.validation.runner import bulk_npt
 
     a, md, v = cfg.active, cfg.md, cfg.validation
     names = list(v.phases or cfg.production.bulk_phases)
@@ -58,11 +57,7 @@ def npt_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms], out_dir: P
     out: list[Atoms] = []
     for k, (name, T) in enumerate((n, T) for n in names for T in gate_temperatures(cfg)):
         cell = supercell_for(phases[name], max(v.npt_target_atoms, len(phases[name])))
-        res = run_md(cell, calc, "npt", T, steps, out_dir / "npt" / f"{name}_{T:g}K", pressure_bar=md.pressure_bar,
-                     timestep_fs=md.timestep_fs, dump_interval=every, thermo_interval=every, seed=seed + k,
-                     thermostat_tau_fs=md.thermostat_tau_fs, barostat_tau_fs=md.barostat_tau_fs,
-                     bulk_modulus_GPa=md.bulk_modulus_GPa, momentum_removal_interval=md.momentum_removal_interval,
-                     guards=Guards.from_section(md))
+        res = bulk_npt(cell, calc, md, T, steps, out_dir / "npt" / f"{name}_{T:g}K", every, seed + k)
         rd = TrajectoryReader(res.trajectory_path)
         second = np.arange(rd.n_frames)[rd.n_frames // 2:]
         if len(second) == 0:

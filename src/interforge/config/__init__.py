@@ -118,8 +118,9 @@ def check_config(cfg: InterforgeConfig, source: str = "<config>") -> InterforgeC
         if hot:
             raise ConfigError(f"{source}: key '{key}': temperatures must be <= {MAX_TEMPERATURE_K:g} K (got {hot[0]!r})")
     if cfg.active.gate_rounds:
-        gate_T = [T + cfg.active.gate_temperature_offset_K
-                  for T in (cfg.validation.temperatures_K or cfg.production.bulk_temperatures_K)]
+        from interforge.active.gated import gate_temperatures
+
+        gate_T = gate_temperatures(cfg)
         if gate_T and not min(gate_T) > 0:
             raise ConfigError(f"{source}: key 'active.gate_temperature_offset_K': gate rounds would run at "
                               f"{min(gate_T):g} K; the gate temperatures plus the offset must be > 0 K")

@@ -199,29 +199,16 @@ def _local_workers(settings: NepSection, m: int, executor) -> int:
     return max(1, min(m, settings.workers or cores))
 
 
-def _member_worker_init() -> None:
-    """One torch thread per worker; on Linux the worker dies with its parent, so a killed ``train``/``learn``
-    leaves no orphan writing into a member folder that the resumed run trains again."""
-    import ctypes
-    import signal
-
-    import torch
-
-    try:
-        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the pool's own shutdown still ends idle workers
-        pass
-    torch.set_num_threads(1)
-
-
 def _train_in_processes(args: list[tuple], workers: int) -> list[MemberResult]:
     """Members in ``workers`` spawned processes of one torch thread each (small NEPs train faster one
     per core than one at a time on all cores). Results come back in member order."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
+    from interforge.workflow.executor import worker_init
+
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_member_worker_init) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=worker_init) as pool:
         futures = [pool.submit(train_member, *a) for a in args]
         members = []
         for k, fut in enumerate(futures):

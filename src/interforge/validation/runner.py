@@ -310,22 +310,26 @@ class Validator:
         return rec
 
 
+def bulk_npt(cell: Atoms, calc, md, T: float, steps: int, out_dir, every: int, seed: int):
+    """NPT of a bulk ``cell`` at ``T`` K with the settings of an ``[md]`` section ``md`` (isotropic coupling,
+    no checkpoints, a frame and a thermo line every ``every`` steps); returns the :class:`~interforge.md.MDResult`."""
+    from interforge.md import Dynamics, MDSettings
+
+    settings = MDSettings.from_section(md, ensemble="npt", temperature_K=T, ramp_steps=steps, dump_interval=every,
+                                       thermo_interval=every, seed=seed, barostat_mode="isotropic", checkpoint_interval=0)
+    with Dynamics(cell, calc, settings, out_dir) as dyn:
+        return dyn.run(steps)
+
+
 def nep_npt_md(model_path: str, cell: Atoms, run_dir: str, T: float, steps: int, every: int, seed: int,
                md: dict) -> dict:
-    """One NEP NPT run of the validation at 1 bar (``md``: the ``[md]`` section as a dict); picklable, so a
-    pool or Parsl worker can run it. Returns the trajectory path, the guard that stopped it (or None)
-    and the mean temperature (K)."""
+    """One NEP NPT run of the validation (``md``: the ``[md]`` section as a dict); picklable, so a pool or
+    Parsl worker can run it. Returns the trajectory path, the guard that stopped it (or None) and the mean
+    temperature (K)."""
     from interforge.config.md import MdSection
-    from interforge.md import run_md
-    from interforge.md.guards import Guards
     from interforge.nep import NEPCalculator
 
-    s = MdSection(**md)
-    res = run_md(cell.copy(), NEPCalculator(model_path), "npt", T, steps, run_dir, pressure_bar=s.pressure_bar,
-                 timestep_fs=s.timestep_fs, dump_interval=every, thermo_interval=every, seed=seed,
-                 thermostat_tau_fs=s.thermostat_tau_fs, barostat_tau_fs=s.barostat_tau_fs,
-                 bulk_modulus_GPa=s.bulk_modulus_GPa, momentum_removal_interval=s.momentum_removal_interval,
-                 guards=Guards.from_section(s))
+    res = bulk_npt(cell.copy(), NEPCalculator(model_path), MdSection(**md), T, steps, run_dir, every, seed)
     return {"trajectory": str(res.trajectory_path), "stopped_by": res.stopped_by,
             "mean_temperature_K": res.mean_temperature_K}
 

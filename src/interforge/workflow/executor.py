@@ -92,7 +92,7 @@ class InProcessExecutor(BaseExecutor):
         self._closed = True
 
 
-def _pool_worker_init() -> None:
+def worker_init() -> None:
     """One torch thread per worker (two-thread torch on shared cores is several times slower), and on Linux
     the worker dies with its parent, so a killed run leaves no orphan writing into a task folder."""
     import ctypes
@@ -138,7 +138,7 @@ class PoolExecutor(BaseExecutor):
 
         self.retries = retries
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                         initializer=_pool_worker_init)
+                                         initializer=worker_init)
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
         return self._pool.submit(_with_retries, self.retries, fn, args, kwargs)
