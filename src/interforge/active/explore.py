@@ -16,20 +16,16 @@ def run_exploration(task: dict, structure_path: str, model_paths: list[str], md:
     Picklable and self-contained so any executor backend can run it; writes ``trajectory.h5``
     (frames carry the committee's ``max_force_deviation``, eV/Å) into ``task_dir``.
     """
-    from interforge.md import run_md
-    from interforge.md.guards import Guards
+    from interforge.md import MDSettings, run_with
     from interforge.nep import CommitteeCalculator
 
     atoms = read(structure_path)
     npt = task["ensemble"] == "npt"
-    result = run_md(
-        atoms, CommitteeCalculator(model_paths), task["ensemble"], task["temperature_K"], task["steps"], task_dir,
-        pressure_bar=task["pressure_bar"] if npt else 1.0, timestep_fs=md.timestep_fs,
-        dump_interval=task["dump_interval"], thermo_interval=task["dump_interval"], seed=seed,
-        thermostat_tau_fs=md.thermostat_tau_fs, barostat_tau_fs=md.barostat_tau_fs,
-        bulk_modulus_GPa=md.bulk_modulus_GPa, barostat_mode=md.barostat_mode,
-        momentum_removal_interval=md.momentum_removal_interval, guards=Guards.from_section(md),
-    )
+    settings = MDSettings.from_section(
+        md, ensemble=task["ensemble"], temperature_K=task["temperature_K"],
+        pressure_bar=task["pressure_bar"] if npt else 1.0, dump_interval=task["dump_interval"],
+        thermo_interval=task["dump_interval"], seed=seed, checkpoint_interval=0)
+    result = run_with(atoms, CommitteeCalculator(model_paths), settings, task["steps"], task_dir)
     return {"steps_done": result.steps_done, "stopped_by": result.stopped_by,
             "trajectory": str(Path(result.trajectory_path).resolve()), "n_frames": result.n_frames,
             "mean_temperature_K": result.mean_temperature_K}

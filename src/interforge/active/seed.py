@@ -36,15 +36,13 @@ class SeedResult:
 def run_teacher_md(structure_path: str, teacher, temperature_K: float, steps: int, dump_interval: int, md,
                    seed: int, task_dir: str) -> dict:
     """One seed MD run with the teacher (NVT, Bussi); a picklable workflow task."""
-    from interforge.md import run_md
-    from interforge.md.guards import Guards
+    from interforge.md import MDSettings, run_with
     from interforge.teacher import make_calculator
 
     atoms = read(structure_path)
-    res = run_md(atoms, make_calculator(teacher), "nvt", temperature_K, steps, task_dir,
-                 timestep_fs=md.timestep_fs, dump_interval=dump_interval, thermo_interval=dump_interval, seed=seed,
-                 thermostat_tau_fs=md.thermostat_tau_fs, momentum_removal_interval=md.momentum_removal_interval,
-                 guards=Guards.from_section(md))
+    settings = MDSettings.from_section(md, ensemble="nvt", temperature_K=temperature_K, dump_interval=dump_interval,
+                                       thermo_interval=dump_interval, seed=seed, checkpoint_interval=0)
+    res = run_with(atoms, make_calculator(teacher), settings, steps, task_dir)
     return {"trajectory": str(Path(res.trajectory_path).resolve()), "steps_done": res.steps_done,
             "stopped_by": res.stopped_by, "n_frames": res.n_frames}
 

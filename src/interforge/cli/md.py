@@ -83,16 +83,16 @@ def _read_atoms(path: Path):
     return atoms
 
 
-def ase_md_task(structure: str, models: list[str] | None, teacher: str | None, temperature_K, steps: int, out: str,
-                options: dict) -> dict:
+def ase_md_task(structure: str, models: list[str] | None, teacher: str | None, settings, steps: int, out: str,
+                identity: dict) -> dict:
     """One ASE-engine run as a workflow task (module level, so Parsl workers import it): reads the structure,
-    builds the calculator where it runs, runs :func:`interforge.md.run_md` (``options``: its keyword arguments,
-    ``guards`` as a dict) and returns the result as a dict. Rerun after a kill it resumes from the checkpoint."""
-    from interforge.md import Guards, run_md
+    builds the calculator where it runs, runs :func:`interforge.md.run_with` with ``settings`` (an
+    :class:`~interforge.md.MDSettings`) and returns the result as a dict. Rerun after a kill it resumes from the
+    checkpoint (``identity``: what must match for that)."""
+    from interforge.md import run_with
 
-    options = {**options, "guards": Guards(**options["guards"])}
-    res = run_md(_read_atoms(Path(structure)), _calculator(models, teacher), options.pop("ensemble"), temperature_K,
-                 steps, out, **options)
+    res = run_with(_read_atoms(Path(structure)), _calculator(models, teacher), settings, steps, out, resume=True,
+                   identity=identity)
     return res.to_dict()
 
 
@@ -133,9 +133,7 @@ def _identity(args, structure: Path) -> dict:
 
 
 def run_md_cli(args):
-    from dataclasses import asdict
-
-    from interforge.md import Guards
+    from interforge.md import MDSettings
     from interforge.workflow import make_executor
 
     cfg = config_of(args)
@@ -171,14 +169,13 @@ def run_md_cli(args):
         if len(disp) > 1:
             raise InterforgeError("the models disagree on their run-time dispersion (<model>.dispersion.json)")
         disp = disp.pop()
-        run = GpumdRun(potentials=args.model, ensemble=ensemble, temperature_K=temps[0],
-                       temperature_end_K=temps[-1], steps=args.steps, pressure_bar=pressure, timestep_fs=timestep,
-                       thermostat_tau_fs=md.thermostat_tau_fs, barostat_tau_fs=md.barostat_tau_fs,
-                       bulk_modulus_GPa=md.bulk_modulus_GPa, barostat_mode=mode,
-                       momentum_removal_interval=md.momentum_removal_interval, dump_interval=dump,
-                       thermo_interval=thermo, seed=args.seed, gpumd_version=args.gpumd_version or md.gpumd_version,
-                       active_interval=dump if len(args.model) > 1 else 0,
-                       dispersion=None if disp is None else disp.calorine())
+        run = GpumdRun.from_section(md, args.model, ensemble=ensemble, temperature_K=temps[0],
+                                    temperature_end_K=temps[-1], steps=args.steps, pressure_bar=pressure,
+                                    timestep_fs=timestep, barostat_mode=mode, dump_interval=dump,
+                                    thermo_interval=thermo, seed=args.seed,
+                                    gpumd_version=args.gpumd_version or md.gpumd_version,
+                                    active_interval=dump if len(args.model) > 1 else 0,
+                                    dispersion=None if disp is None else disp.calorine())
         task = (gpumd_task, str(path.resolve()), run, str(out.resolve()))
     else:
         every = args.checkpoint_interval
@@ -186,15 +183,13 @@ def run_md_cli(args):
             every = min(md.checkpoint_interval, max(1, args.steps // 10)) if md.checkpoint_interval else 0
         if every < 0:
             raise InterforgeError(f"--checkpoint-interval must be >= 0, got {every}")
-        options = dict(ensemble=ensemble, pressure_bar=pressure, timestep_fs=timestep, dump_interval=dump,
-                       thermo_interval=thermo, seed=args.seed, thermostat_tau_fs=md.thermostat_tau_fs,
-                       barostat_tau_fs=md.barostat_tau_fs, bulk_modulus_GPa=md.bulk_modulus_GPa, barostat_mode=mode,
-                       momentum_removal_interval=md.momentum_removal_interval,
-                       remove_angular=md.remove_angular_momentum, guards=asdict(Guards.from_section(md)),
-                       checkpoint_interval=every, resume=True, identity=_identity(args, path))
+        settings = MDSettings.from_section(md, ensemble=ensemble, temperature_K=temps[0] if len(temps) == 1 else temps,
+                                           pressure_bar=pressure, timestep_fs=timestep, dump_interval=dump,
+                                           thermo_interval=thermo, seed=args.seed, barostat_mode=mode,
+                                           checkpoint_interval=every)
         models = [str(Path(m).resolve()) for m in args.model] if args.model else None
-        task = (ase_md_task, str(path.resolve()), models, args.teacher, temps[0] if len(temps) == 1 else temps,
-                args.steps, str(out.resolve()), options)
+        task = (ase_md_task, str(path.resolve()), models, args.teacher, settings, args.steps, str(out.resolve()),
+                _identity(args, path))
     # Through the configured executor: in this process by default, a Slurm/PBS job with [workflow] executor.
     with make_executor(cfg.workflow, run_dir=workdir_of(args) / cfg.workflow.run_dir) as executor:
         d = executor.submit(*task).result()

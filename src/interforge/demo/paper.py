@@ -85,13 +85,11 @@ def _run_in(model_dir: Path, atoms, temperatures, ns_of, cfg: InterforgeConfig, 
     written = []
     md = cfg.md
     for t in temperatures:
-        run = GpumdRun(potentials=["../nep.txt"], ensemble="npt", temperature_K=t, steps=int(ns_of(t) * 1e6),
-                       pressure_bar=md.pressure_bar, timestep_fs=md.timestep_fs, thermostat_tau_fs=md.thermostat_tau_fs,
-                       barostat_tau_fs=md.barostat_tau_fs, bulk_modulus_GPa=md.bulk_modulus_GPa,
-                       barostat_mode=barostat_mode, momentum_removal_interval=md.momentum_removal_interval,
-                       dump_interval=int(cfg.production.dump_ps * 1000 / md.timestep_fs),
-                       thermo_interval=md.thermo_interval, gpumd_version=_gpumd_version(cfg),
-                       triclinic=box_is_triclinic(atoms.cell.array), pbc=tuple(bool(p) for p in atoms.pbc))
+        run = GpumdRun.from_section(md, ["../nep.txt"], ensemble="npt", temperature_K=t, steps=int(ns_of(t) * 1e6),
+                                    barostat_mode=barostat_mode,
+                                    dump_interval=int(cfg.production.dump_ps * 1000 / md.timestep_fs),
+                                    gpumd_version=_gpumd_version(cfg), triclinic=box_is_triclinic(atoms.cell.array),
+                                    pbc=tuple(bool(p) for p in atoms.pbc))
         path = model_dir / f"run_{t:g}K.in"
         atomic_write_text(path, run_in_text(run))
         written.append(path.name)

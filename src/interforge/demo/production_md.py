@@ -17,20 +17,15 @@ def run_production(structure_path: str, model_path: str, ensemble: str, temperat
     continues from the last checkpoint."""
     import hashlib
 
-    from interforge.md import run_md
-    from interforge.md.guards import Guards
+    from interforge.md import MDSettings, run_with
     from interforge.nep import NEPCalculator
 
     atoms = read(structure_path)
     identity = {name: hashlib.sha256(Path(path).read_bytes()).hexdigest()
                 for name, path in (("structure", structure_path), ("model", model_path))}
-    res = run_md(atoms, NEPCalculator(model_path), ensemble, temperature_K, steps, task_dir,
-                 pressure_bar=md.pressure_bar, timestep_fs=md.timestep_fs, dump_interval=dump_interval,
-                 thermo_interval=max(1, dump_interval // 2), seed=seed, thermostat_tau_fs=md.thermostat_tau_fs,
-                 barostat_tau_fs=md.barostat_tau_fs, bulk_modulus_GPa=md.bulk_modulus_GPa,
-                 barostat_mode="isotropic", momentum_removal_interval=md.momentum_removal_interval,
-                 guards=Guards.from_section(md), checkpoint_interval=md.checkpoint_interval, resume=True,
-                 identity=identity)
+    settings = MDSettings.from_section(md, ensemble=ensemble, temperature_K=temperature_K, dump_interval=dump_interval,
+                                       thermo_interval=max(1, dump_interval // 2), seed=seed, barostat_mode="isotropic")
+    res = run_with(atoms, NEPCalculator(model_path), settings, steps, task_dir, resume=True, identity=identity)
     out = res.to_dict()
     out["trajectory_path"] = str(Path(res.trajectory_path).resolve())
     out["ok"] = res.stopped_by is None and res.n_frames > 2

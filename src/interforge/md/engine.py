@@ -31,7 +31,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -495,8 +495,6 @@ def run_md(atoms, calculator, ensemble: str, temperature_K: float | Sequence[flo
     ``out_dir/guard_frame.extxyz``). A structure that already trips the ``min_distance`` guard before the first
     step raises :class:`~interforge.md.guards.StartRefused` and leaves nothing in ``out_dir`` (see
     :class:`Dynamics`). ``atoms`` is modified in place (it ends as the final state)."""
-    if steps < 0:
-        raise InterforgeError(f"steps must be >= 0 (got {steps})")
     settings = MDSettings(
         ensemble=ensemble, temperature_K=temperature_K, pressure_bar=pressure_bar, timestep_fs=timestep_fs,
         dump_interval=dump_interval, thermo_interval=thermo_interval, seed=seed, thermostat_tau_fs=thermostat_tau_fs,
@@ -504,8 +502,20 @@ def run_md(atoms, calculator, ensemble: str, temperature_K: float | Sequence[flo
         momentum_removal_interval=momentum_removal_interval, remove_angular=remove_angular, guards=guards or Guards(),
         init_velocities=init_velocities, dump_velocities=dump_velocities, chunk_frames=chunk_frames,
         trajectory_name=trajectory_name, thermo_name=thermo_name, progress_every=progress_every,
-        checkpoint_interval=checkpoint_interval, ramp_steps=steps,
+        checkpoint_interval=checkpoint_interval,
     )
+    return run_with(atoms, calculator, settings, steps, out_dir, append=append, resume=resume, identity=identity)
+
+
+def run_with(atoms, calculator, settings: MDSettings, steps: int, out_dir, *, append: bool = False,
+             resume: bool = False, identity: dict | None = None) -> MDResult:
+    """:func:`run_md` with its integration settings as one :class:`MDSettings` (e.g.
+    ``MDSettings.from_section(cfg.md, ensemble="nvt", temperature_K=600.0, ...)``), so a caller states only
+    what differs from the project's ``[md]`` section. A ramp spans ``steps`` unless ``settings.ramp_steps`` says."""
+    if steps < 0:
+        raise InterforgeError(f"steps must be >= 0 (got {steps})")
+    if settings.ramp_steps is None:
+        settings = replace(settings, ramp_steps=steps)
     identity = {**(identity or {}), "steps": steps} if resume else identity
     with Dynamics(atoms, calculator, settings, out_dir, append=append, resume=resume, identity=identity) as dyn:
         if dyn.nsteps > steps:

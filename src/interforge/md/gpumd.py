@@ -179,6 +179,18 @@ class GpumdRun:
     pbc: tuple[bool, bool, bool] = (True, True, True)
     extra_lines: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_section(cls, md, potentials: Sequence[str], **overrides) -> "GpumdRun":
+        """A run with the integration settings of an ``[md]`` section (:class:`~interforge.config.md.MdSection`),
+        then ``overrides``."""
+        base = dict(potentials=list(potentials), ensemble=md.ensemble, pressure_bar=md.pressure_bar,
+                    timestep_fs=md.timestep_fs, thermostat_tau_fs=md.thermostat_tau_fs,
+                    barostat_tau_fs=md.barostat_tau_fs, bulk_modulus_GPa=md.bulk_modulus_GPa,
+                    barostat_mode=md.barostat_mode, momentum_removal_interval=md.momentum_removal_interval,
+                    dump_interval=md.dump_interval, thermo_interval=md.thermo_interval,
+                    gpumd_version=md.gpumd_version)
+        return cls(**{**base, **overrides})
+
     @property
     def dump_grammar(self) -> str:
         return dump_grammar(self.gpumd_version)

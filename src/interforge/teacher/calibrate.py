@@ -173,16 +173,18 @@ def frames_per_phase(n_md: int, names: list[str]) -> dict[str, int]:
     return {n: base + (1 if k < extra else 0) for k, n in enumerate(names)}
 
 
-def md_frames(atoms: Atoms, calc, name: str, k: int, T: float, ps: float, timestep_fs: float, seed: int,
-              run_dir: Path, thermostat_tau_fs: float) -> list[Atoms]:
-    """``k`` frames evenly spaced over the second half of a teacher NVT run of ``ps`` at ``T`` K."""
-    from interforge.md import run_md
+def md_frames(atoms: Atoms, calc, name: str, k: int, T: float, ps: float, md, seed: int,
+              run_dir: Path) -> list[Atoms]:
+    """``k`` frames evenly spaced over the second half of a teacher NVT run of ``ps`` at ``T`` K with the
+    integration settings of the ``[md]`` section ``md``."""
+    from interforge.md import MDSettings, run_with
     from interforge.trajectory import TrajectoryReader
 
-    steps = max(2 * k, int(round(ps * 1000.0 / timestep_fs)))
+    steps = max(2 * k, int(round(ps * 1000.0 / md.timestep_fs)))
     every = max(1, (steps // 2) // k)
-    res = run_md(atoms.copy(), calc, "nvt", T, steps, run_dir, timestep_fs=timestep_fs, dump_interval=every,
-                 thermo_interval=every, seed=seed, thermostat_tau_fs=thermostat_tau_fs)
+    settings = MDSettings.from_section(md, ensemble="nvt", temperature_K=T, dump_interval=every, thermo_interval=every,
+                                       seed=seed, checkpoint_interval=0)
+    res = run_with(atoms.copy(), calc, settings, steps, run_dir)
     rd = TrajectoryReader(res.trajectory_path)
     idx = list(range(len(rd)))[-k:]
     return [_bare(rd.atoms(i), f"md/{name}/{j}") for j, i in enumerate(idx)]
@@ -240,9 +242,8 @@ def pick_structures(cfg: InterforgeConfig, phases: dict[str, Atoms], folder: Pat
         log.info("calibration: %s (%d atoms): relaxing with the foundation teacher, then %d frames of %.2f ps NVT "
                  "at %g K", name, len(atoms), counts[name], cal.md_ps, cal.md_temperature_K)
         relaxed[name], energies[name] = relax(atoms, calc, cal.relax_steps)
-        frames = md_frames(relaxed[name], calc, name, counts[name], cal.md_temperature_K, cal.md_ps,
-                           cfg.md.timestep_fs, cfg.project.seed + SEED_OFFSET + k, folder / "md" / name,
-                           cfg.md.thermostat_tau_fs)
+        frames = md_frames(relaxed[name], calc, name, counts[name], cal.md_temperature_K, cal.md_ps, cfg.md,
+                           cfg.project.seed + SEED_OFFSET + k, folder / "md" / name)
         structures += frames
         groups += [f"md:{name}"] * len(frames)
     barrier = None

@@ -313,12 +313,11 @@ class Validator:
 def bulk_npt(cell: Atoms, calc, md, T: float, steps: int, out_dir, every: int, seed: int):
     """NPT of a bulk ``cell`` at ``T`` K with the settings of an ``[md]`` section ``md`` (isotropic coupling,
     no checkpoints, a frame and a thermo line every ``every`` steps); returns the :class:`~interforge.md.MDResult`."""
-    from interforge.md import Dynamics, MDSettings
+    from interforge.md import MDSettings, run_with
 
-    settings = MDSettings.from_section(md, ensemble="npt", temperature_K=T, ramp_steps=steps, dump_interval=every,
-                                       thermo_interval=every, seed=seed, barostat_mode="isotropic", checkpoint_interval=0)
-    with Dynamics(cell, calc, settings, out_dir) as dyn:
-        return dyn.run(steps)
+    settings = MDSettings.from_section(md, ensemble="npt", temperature_K=T, dump_interval=every, thermo_interval=every,
+                                       seed=seed, barostat_mode="isotropic", checkpoint_interval=0)
+    return run_with(cell, calc, settings, steps, out_dir)
 
 
 def nep_npt_md(model_path: str, cell: Atoms, run_dir: str, T: float, steps: int, every: int, seed: int,
@@ -338,7 +337,7 @@ def teacher_frames(cfg: InterforgeConfig, atoms: Atoms, phase: str, T: float, k:
                    out_dir: str | os.PathLike) -> list[Atoms]:
     """Hold-out frames of a teacher NVT run of ``atoms`` at ``T`` K with the validation's seed ``+ k``,
     cached in ``out_dir/teacher_frames`` as extxyz with the teacher's labels."""
-    from interforge.md import run_md
+    from interforge.md import MDSettings, run_with
     from interforge.trajectory import TrajectoryReader
 
     v, out = cfg.validation, Path(out_dir)
@@ -349,9 +348,10 @@ def teacher_frames(cfg: InterforgeConfig, atoms: Atoms, phase: str, T: float, k:
     steps = int(round(v.teacher_md_ps * 1000 / dt))
     every = max(1, int(round(v.frame_interval_ps * 1000 / dt)))
     run_dir = out / "teacher_md" / f"{phase}_{T:g}K"
-    res = run_md(atoms.copy(), teacher, "nvt", T, steps, run_dir, timestep_fs=dt, dump_interval=every,
-                 thermo_interval=every, seed=cfg.project.seed + v.seed_offset + k,
-                 thermostat_tau_fs=cfg.md.thermostat_tau_fs)
+    settings = MDSettings.from_section(cfg.md, ensemble="nvt", temperature_K=T, dump_interval=every,
+                                       thermo_interval=every, seed=cfg.project.seed + v.seed_offset + k,
+                                       checkpoint_interval=0)
+    res = run_with(atoms.copy(), teacher, settings, steps, run_dir)
     rd = TrajectoryReader(res.trajectory_path)
     t0 = v.teacher_equilibration_ps
     frames = [_label(rd.atoms(i), teacher) for i, t in enumerate(rd.times()) if t >= t0 - 1e-9 and i > 0]
