@@ -26,7 +26,14 @@ class ValidationSection(Section):
         description="NEP NPT runs use the compact supercell of each phase closest to this many atoms (never smaller than "
         "the cell): in a 20-atom cell the volume fluctuates by ~3 % and the drift between halves is noise.",
     )
-    npt_equilibration_ps: float = Field(1.0, ge=0, description="Start of each NEP NPT run left out of the gates, ps.")
+    npt_equilibration_ps: float = Field(
+        1.0, ge=0, description="First part of each NEP NPT run (of npt_ps), with the fast barostat of "
+        "npt_equilibration_barostat_tau_fs and left out of the gates, ps.")
+    npt_equilibration_barostat_tau_fs: float = Field(
+        100.0, gt=0, description="SCR time constant while each NEP NPT run equilibrates, fs. From the 0 K cell the "
+        "volume approaches its value at T with about [md] barostat_tau_fs x (assumed / true bulk modulus), ~1.5 ps "
+        "with the defaults: after a 1 ps equilibration at that rate the window the gates read still holds a third of "
+        "the thermal expansion, which the drift test cannot tell from a cell that swells.")
     n_teacher_frames_npt: int = Field(6, ge=1, description="NEP NPT frames per run re-evaluated by the teacher (density gate).")
     seed_offset: int = Field(7919, description="Added to the project seed for the validation runs, so they are independent of training.")
     pressure_max_GPa: float = Field(0.2, gt=0, description="Gate pressure: mean |P_NEP - P_teacher| on teacher frames, GPa.")

@@ -18,10 +18,13 @@ def project_phases(cfg: InterforgeConfig) -> dict:
 
 
 def validate_in_project(cfg: InterforgeConfig, workdir: str | os.PathLike, model_path: str | os.PathLike,
-                        out_dir: str | os.PathLike | None = None, executor=None) -> ValidationRecord:
+                        out_dir: str | os.PathLike | None = None, executor=None,
+                        phases: dict | None = None) -> ValidationRecord:
     """Run every gate of ``model_path`` against the project's teacher on its bulk phases (the NEP's NPT runs
-    through ``executor`` when one is given)."""
+    through ``executor`` when one is given). ``phases``: :func:`project_phases` already built (a caller that
+    validates several models builds them once: with ``ordering_rerank_k`` that is a teacher relaxation each)."""
     from interforge.teacher import make_calculator
 
     out = Path(out_dir) if out_dir else Path(workdir) / "validation"
-    return Validator(model_path, cfg, project_phases(cfg), make_calculator(cfg.teacher), out, executor).run()
+    phases = phases if phases is not None else project_phases(cfg)
+    return Validator(model_path, cfg, phases, make_calculator(cfg.teacher), out, executor).run()

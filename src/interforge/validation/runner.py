@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +116,12 @@ class Validator:
         self.md_phases = names
         self.seed = cfg.project.seed + self.v.seed_offset
         self.executor = executor  # runs the NEP NPT MD (None: here, one after another)
+        # ...and the protocol of the NPT runs: another run length, cell or barostat recomputes them
+        from interforge.data import settings_hash
+
+        protocol = {k: getattr(self.v, k) for k in ("npt_ps", "npt_equilibration_ps", "npt_target_atoms",
+                                                    "npt_equilibration_barostat_tau_fs", "solid_species")}
+        self.npt_key = settings_hash({**protocol, "md": cfg.md.model_dump(), "seed": self.seed})[:8]
 
     def cached(self, what: str, atoms: Atoms, compute):
         """A teacher-only result (relaxed energies, NEB barrier, E–V energies) from ``OUT/teacher_cache.json``,
@@ -154,16 +160,23 @@ class Validator:
     def _npt_dir(self, phase: str, T: float) -> Path:
         # Keyed by the model's content (and its D3 sidecar): another model validated in the same folder
         # must not inherit these runs.
-        return self.out / "nep_npt" / self.model_key / f"{phase}_{T:g}K"
+        return self.out / "nep_npt" / self.model_key / self.npt_key / f"{phase}_{T:g}K"
+
+    def _npt_steps(self) -> tuple[int, int]:
+        """(equilibration, gate window) steps of each NEP NPT run."""
+        dt = self.cfg.md.timestep_fs
+        total = int(round(self.v.npt_ps * 1000 / dt))
+        eq = min(int(round(self.v.npt_equilibration_ps * 1000 / dt)), total // 2)
+        return eq, total - eq
 
     def _npt_job(self, phase: str, T: float, k: int) -> tuple:
         """Arguments of :func:`nep_npt_md` for one phase and temperature."""
         from interforge.structures.supercell import supercell_for
 
-        steps = int(round(self.v.npt_ps * 1000 / self.cfg.md.timestep_fs))
+        eq, steps = self._npt_steps()
         cell = supercell_for(self.phases[phase], max(self.v.npt_target_atoms, len(self.phases[phase])))
         return (self.model_path, cell, str(self._npt_dir(phase, T)), T, steps, max(1, steps // 100),
-                self.seed + 100 + k, self.cfg.md.model_dump())
+                self.seed + 100 + k, self.cfg.md.model_dump(), eq, self.v.npt_equilibration_barostat_tau_fs)
 
     def nep_npt(self, phase: str, T: float, k: int, bulk_modulus_GPa: float, md: dict | None = None) -> dict:
         """Density and solid numbers of one NEP NPT run (``md``: what :func:`nep_npt_md` returned; run here
@@ -178,8 +191,7 @@ class Validator:
         md = md or nep_npt_md(*self._npt_job(phase, T, k))
         rd = TrajectoryReader(md["trajectory"])
         n = len(rd.symbols)
-        times = rd.times()
-        keep = np.where(times >= times[0] + self.v.npt_equilibration_ps - 1e-9)[0]
+        keep = np.arange(rd.n_frames)  # the equilibration ran apart (its own folder), before this trajectory
         row = {"completed": md["stopped_by"] is None, "stopped_by": md["stopped_by"], "n_atoms": n,
                "trajectory": md["trajectory"]}
         if len(keep) < 4:
@@ -227,7 +239,8 @@ class Validator:
         if todo and self.executor is not None:
             tasks = [Task(name=f"{p}_{T:g}K", fn=nep_npt_md, args=self._npt_job(p, T, k),
                           spec={"model": self.model_key, "phase": p, "T": T, "k": k}) for p, T, k, _ in todo]
-            outcomes = run_tasks(self.executor, Ledger(self.out / "nep_npt" / self.model_key / "ledger"), tasks)
+            outcomes = run_tasks(self.executor, Ledger(self.out / "nep_npt" / self.model_key / self.npt_key / "ledger"),
+                                 tasks)
             for (p, T, _, _), o in zip(todo, outcomes):
                 if o.state == "done":
                     md[(p, T)] = o.result
@@ -310,25 +323,32 @@ class Validator:
         return rec
 
 
-def bulk_npt(cell: Atoms, calc, md, T: float, steps: int, out_dir, every: int, seed: int):
+def bulk_npt(cell: Atoms, calc, md, T: float, steps: int, out_dir, every: int, seed: int,
+             equilibration_steps: int = 0, equilibration_tau_fs: float | None = None):
     """NPT of a bulk ``cell`` at ``T`` K with the settings of an ``[md]`` section ``md`` (isotropic coupling,
-    no checkpoints, a frame and a thermo line every ``every`` steps); returns the :class:`~interforge.md.MDResult`."""
+    no checkpoints, a frame and a thermo line every ``every`` steps); returns the :class:`~interforge.md.MDResult`
+    of the ``steps`` in ``out_dir``. With ``equilibration_steps`` these are preceded by an equilibration with
+    the barostat time constant ``equilibration_tau_fs`` (fs), written to ``out_dir/equilibration``."""
     from interforge.md import MDSettings, run_with
 
     settings = MDSettings.from_section(md, ensemble="npt", temperature_K=T, dump_interval=every, thermo_interval=every,
                                        seed=seed, barostat_mode="isotropic", checkpoint_interval=0)
+    if equilibration_steps > 0:
+        fast = replace(settings, barostat_tau_fs=equilibration_tau_fs or settings.barostat_tau_fs, seed=seed + 1)
+        run_with(cell, calc, fast, equilibration_steps, Path(out_dir) / "equilibration")  # cell ends equilibrated
     return run_with(cell, calc, settings, steps, out_dir)
 
 
 def nep_npt_md(model_path: str, cell: Atoms, run_dir: str, T: float, steps: int, every: int, seed: int,
-               md: dict) -> dict:
-    """One NEP NPT run of the validation (``md``: the ``[md]`` section as a dict); picklable, so a pool or
-    Parsl worker can run it. Returns the trajectory path, the guard that stopped it (or None) and the mean
-    temperature (K)."""
+               md: dict, equilibration_steps: int = 0, equilibration_tau_fs: float | None = None) -> dict:
+    """One NEP NPT run of the validation (``md``: the ``[md]`` section as a dict; see :func:`bulk_npt` for the
+    equilibration); picklable, so a pool or Parsl worker can run it. Returns the trajectory path (the gate
+    window only), the guard that stopped it (or None) and the mean temperature (K)."""
     from interforge.config.md import MdSection
     from interforge.nep import NEPCalculator
 
-    res = bulk_npt(cell.copy(), NEPCalculator(model_path), MdSection(**md), T, steps, run_dir, every, seed)
+    res = bulk_npt(cell.copy(), NEPCalculator(model_path), MdSection(**md), T, steps, run_dir, every, seed,
+                   equilibration_steps, equilibration_tau_fs)
     return {"trajectory": str(res.trajectory_path), "stopped_by": res.stopped_by,
             "mean_temperature_K": res.mean_temperature_K}
 
