@@ -89,10 +89,68 @@ def test_a_softer_student_fails_with_the_slope_it_was_given(si_nep, tmp_path):
 
     with make_executor(WorkflowSection(executor="pool", max_workers=2)) as pool:  # the NPT runs in two workers
         rec = _validate(soft, teacher, tmp_path / "val", pool)
-    assert (tmp_path / "val" / "nep_npt").is_dir() and any((tmp_path / "val" / "nep_npt").glob("*/*/ledger"))
+    assert (tmp_path / "val" / "nep_npt").is_dir() and any((tmp_path / "val" / "nep_npt").glob("*/*/ledger_window"))
     g = {x.name: x for x in rec.gates}
     assert g["forces"].value == pytest.approx(0.9, abs=1e-4) and not g["forces"].passed
     # simple cubic's energy above diamond shrinks by a tenth too: far beyond 3 meV/atom
     d = g["phase_order"].detail
     assert d["nep_meV_atom"]["Si-sc"] == pytest.approx(0.9 * d["teacher_meV_atom"]["Si-sc"], rel=0.05)
     assert not g["phase_order"].passed and not rec.passed
+
+
+class _PressureShifted:
+    """A teacher that is the student with its pressure raised by ``dp_GPa`` everywhere (stress minus dp·I)."""
+
+    def __new__(cls, model, dp_GPa):
+        import numpy as np
+        from ase import units
+        from ase.calculators.calculator import Calculator, all_changes
+
+        from interforge.nep import NEPCalculator
+
+        class Shifted(Calculator):
+            implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+            def __init__(self):
+                super().__init__()
+                self.inner = NEPCalculator(model)
+
+            def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+                super().calculate(atoms, properties, system_changes)
+                a = self.atoms.copy()
+                a.calc = self.inner
+                shift = dp_GPa * units.GPa * np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+                self.results = {"energy": a.get_potential_energy(), "free_energy": a.get_potential_energy(),
+                                "forces": a.get_forces(), "stress": a.get_stress() - shift}
+
+        return Shifted()
+
+
+def test_the_density_gates_teacher_volume_is_the_teachers_own_npt_volume(si_nep, tmp_path):
+    """Against the definition: the teacher's volume at T is the mean volume of the teacher's own NPT. A teacher
+    whose pressure is the student's + 4 GPa (diamond Si, B ~ 98 GPa: ~4 % larger) run directly must give the
+    volume the gate infers from the student's runs and the teacher's pressure on their frames."""
+    import numpy as np
+
+    from interforge.config.md import MdSection
+    from interforge.trajectory import TrajectoryReader
+    from interforge.validation.runner import Validator, bulk_npt
+
+    _, student = si_nep
+    teacher = _PressureShifted(str(student), 4.0)
+    cfg = _cfg()
+    val = Validator(student, cfg, _phases(), teacher, tmp_path / "val")
+    runs = val.npt_runs({"Si-diamond": 98.0})
+    for key, run in runs.items():
+        assert run["teacher_minus_nep_GPa"] == pytest.approx(4.0, abs=1e-6)
+        assert run["teacher_volume_method"].startswith("NEP NPT")
+        phase, T = key.split("@")
+        args = val._npt_job(phase, float(T.rstrip("K")), list(runs).index(key))
+        _, cell, _, T_K, steps, every, seed, md, eq, tau = args
+        direct = bulk_npt(cell.copy(), teacher, MdSection(**md), T_K, steps, tmp_path / "direct" / key, every, seed, eq,
+                          tau)
+        rd = TrajectoryReader(direct.trajectory_path)
+        v_direct = float(np.abs(np.linalg.det(rd.cells())).mean()) / len(rd.symbols)
+        assert run["teacher_volume_A3_atom"] == pytest.approx(v_direct, rel=0.01)
+        assert run["teacher_volume_A3_atom"] / run["volume_A3_atom"] - 1 > 0.025  # the teacher's is larger
+        assert run["deviation"] < -0.025

@@ -120,7 +120,8 @@ class Validator:
         from interforge.data import settings_hash
 
         protocol = {k: getattr(self.v, k) for k in ("npt_ps", "npt_equilibration_ps", "npt_target_atoms",
-                                                    "npt_equilibration_barostat_tau_fs", "solid_species")}
+                                                    "npt_equilibration_barostat_tau_fs", "solid_species",
+                                                    "n_teacher_frames_npt")}
         self.npt_key = settings_hash({**protocol, "md": cfg.md.model_dump(), "seed": self.seed})[:8]
 
     def cached(self, what: str, atoms: Atoms, compute):
@@ -178,17 +179,15 @@ class Validator:
         return (self.model_path, cell, str(self._npt_dir(phase, T)), T, steps, max(1, steps // 100),
                 self.seed + 100 + k, self.cfg.md.model_dump(), eq, self.v.npt_equilibration_barostat_tau_fs)
 
-    def nep_npt(self, phase: str, T: float, k: int, bulk_modulus_GPa: float, md: dict | None = None) -> dict:
-        """Density and solid numbers of one NEP NPT run (``md``: what :func:`nep_npt_md` returned; run here
-        when None). The result is cached in the run folder."""
+    def _window_row(self, phase: str, T: float, bulk_modulus_GPa: float, md: dict) -> dict:
+        """Density and solid numbers of one NEP NPT run (``md``: what :func:`nep_npt_md` returned) and the
+        teacher's pressure on its frames, cached in the run folder as ``window.json``."""
         from interforge.analysis.solid import sublattice_order
         from interforge.trajectory import TrajectoryReader
 
-        run_dir = self._npt_dir(phase, T)
-        done = run_dir / "result.json"
+        done = self._npt_dir(phase, T) / "window.json"
         if done.is_file():
             return json.loads(done.read_text())
-        md = md or nep_npt_md(*self._npt_job(phase, T, k))
         rd = TrajectoryReader(md["trajectory"])
         n = len(rd.symbols)
         keep = np.arange(rd.n_frames)  # the equilibration ran apart (its own folder), before this trajectory
@@ -214,39 +213,94 @@ class Validator:
             dp.append(p_t - _pressure_GPa(a.get_stress()))
         dP = float(np.mean(dp))
         v_nep = float(vols.mean())
-        # Teacher volume at this temperature, to first order: V_t = V_nep (1 + dP / B).
-        v_teacher = v_nep * (1.0 + dP / bulk_modulus_GPa)
-        row.update(volume_A3_atom=v_nep / n, teacher_volume_A3_atom=v_teacher / n, deviation=v_nep / v_teacher - 1.0,
-                   volume_drift=order.volume_drift, lindemann=order.lindemann, teacher_minus_nep_GPa=dP,
-                   bulk_modulus_GPa=bulk_modulus_GPa, initial_volume_A3_atom=self.phases[phase].get_volume() / len(self.phases[phase]),
+        # Teacher volume to first order with the teacher's 0 K modulus: V_t = V_nep (1 + dP / B). Kept for
+        # comparison; the hot crystal is softer, so this understates a large deviation (see _teacher_volume).
+        v_linear = v_nep * (1.0 + dP / bulk_modulus_GPa)
+        row.update(volume_A3_atom=v_nep / n, teacher_volume_A3_atom=v_linear / n,
+                   teacher_volume_linear_A3_atom=v_linear / n, teacher_volume_method="linear, 0 K modulus",
+                   deviation=v_nep / v_linear - 1.0, volume_drift=order.volume_drift, lindemann=order.lindemann,
+                   teacher_minus_nep_GPa=dP, bulk_modulus_GPa=bulk_modulus_GPa,
+                   initial_volume_A3_atom=self.phases[phase].get_volume() / len(self.phases[phase]),
                    mean_temperature_K=md["mean_temperature_K"])
         atomic_write_json(done, row)
         return row
 
-    def npt_runs(self, moduli: dict[str, float]) -> dict[str, dict]:
-        """Every NEP NPT run ("phase@TK" → numbers); the MD goes through ``self.executor`` when one is given
-        (the runs are independent: a pool runs them on every core), the teacher's part stays here."""
+    def _teacher_pressure_job(self, phase: str, T: float, k: int, row: dict) -> tuple:
+        """Arguments of :func:`nep_npt_md` for the NEP at the pressure the teacher would need at the NEP's state.
+
+        The teacher is in equilibrium where P_t(V) = P0. With δ(V) = P_t − P_NEP measured on the NEP's frames
+        (``teacher_minus_nep_GPa``) and taken as constant over the few per cent between the two volumes, that
+        is where P_NEP(V) = P0 − δ: an NPT of the NEP at that pressure. It uses the NEP's own compressibility
+        at T, which includes the anharmonic softening that the 0 K modulus misses. The run repeats the first
+        one (cell, seed, equilibration) but for the pressure, so their difference is the response to δ and not
+        two draws of the volume's noise (with δ = 0 it is the same run)."""
+        args = list(self._npt_job(phase, T, k))
+        md = self.cfg.md
+        args[2] = str(self._npt_dir(phase, T) / "at_teacher_pressure")
+        args[7] = {**md.model_dump(), "pressure_bar": md.pressure_bar - row["teacher_minus_nep_GPa"] * 1e4}
+        return tuple(args)
+
+    def _with_teacher_volume(self, phase: str, T: float, row: dict, md: dict | None) -> dict:
+        """``row`` with the teacher volume from the NEP's NPT at the teacher's pressure (``md``: that run, or None
+        when it failed: the linear estimate stays and the row says so); cached as ``result.json``."""
+        from interforge.trajectory import TrajectoryReader
+
+        row = dict(row)
+        if md is not None and md["stopped_by"] is None:
+            rd = TrajectoryReader(md["trajectory"])
+            v_t = float(np.abs(np.linalg.det(rd.cells())).mean()) / len(rd.symbols)
+            row.update(teacher_volume_A3_atom=v_t, deviation=row["volume_A3_atom"] / v_t - 1.0,
+                       teacher_volume_method="NEP NPT at P0 - (P_teacher - P_NEP)")
+        elif md is not None:
+            row["teacher_volume_method"] += f" (the NPT at the teacher's pressure stopped: {md['stopped_by']})"
+        atomic_write_json(self._npt_dir(phase, T) / "result.json", row)
+        return row
+
+    def _run_jobs(self, jobs: dict, stage: str) -> dict:
+        """Run ``jobs`` ((phase, T) → :func:`nep_npt_md` arguments) through the executor when there is one, else
+        here; returns (phase, T) → its result. A job that fails in its worker is run here."""
         from interforge.workflow.ledger import Ledger, Task, run_tasks
 
+        out = {}
+        if jobs and self.executor is not None:
+            keys = list(jobs)
+            tasks = [Task(name=f"{p}_{T:g}K_{stage}", fn=nep_npt_md, args=jobs[(p, T)],
+                          spec={"model": self.model_key, "phase": p, "T": T, "stage": stage}) for p, T in keys]
+            ledger = Ledger(self.out / "nep_npt" / self.model_key / self.npt_key / f"ledger_{stage}")
+            for key, o in zip(keys, run_tasks(self.executor, ledger, tasks)):
+                if o.state == "done":
+                    out[key] = o.result
+                else:
+                    log.warning("validation NPT %s at %g K (%s) failed in its worker (%s); running it here",
+                                key[0], key[1], stage, o.error)
+        for key, args in jobs.items():
+            if key not in out:
+                out[key] = nep_npt_md(*args)
+        return out
+
+    def npt_runs(self, moduli: dict[str, float]) -> dict[str, dict]:
+        """Every NEP NPT run ("phase@TK" → numbers): the run at P0, the teacher's pressure on its frames, then
+        the NEP at the teacher's pressure for the teacher's volume. The MD goes through ``self.executor`` when
+        one is given (the runs are independent: a pool runs them on every core), the teacher's part stays here."""
         cases = []
         for phase in self.md_phases:
             b = moduli.get(phase)
             b = b if b is not None and np.isfinite(b) and b > 1 else self.cfg.md.bulk_modulus_GPa
             for T in self.temps:
                 cases.append((phase, T, len(cases), b))
-        todo = [c for c in cases if not (self._npt_dir(c[0], c[1]) / "result.json").is_file()]
-        md = {}
-        if todo and self.executor is not None:
-            tasks = [Task(name=f"{p}_{T:g}K", fn=nep_npt_md, args=self._npt_job(p, T, k),
-                          spec={"model": self.model_key, "phase": p, "T": T, "k": k}) for p, T, k, _ in todo]
-            outcomes = run_tasks(self.executor, Ledger(self.out / "nep_npt" / self.model_key / self.npt_key / "ledger"),
-                                 tasks)
-            for (p, T, _, _), o in zip(todo, outcomes):
-                if o.state == "done":
-                    md[(p, T)] = o.result
-                else:
-                    log.warning("validation NPT %s at %g K failed in its worker (%s); running it here", p, T, o.error)
-        return {f"{p}@{T:g}K": self.nep_npt(p, T, k, b, md.get((p, T))) for p, T, k, b in cases}
+        final = {(p, T): json.loads(f.read_text()) for p, T, _, _ in cases
+                 if (f := self._npt_dir(p, T) / "result.json").is_file()}
+        todo = [c for c in cases if (c[0], c[1]) not in final]
+        first = self._run_jobs({(p, T): self._npt_job(p, T, k) for p, T, k, _ in todo
+                                if not (self._npt_dir(p, T) / "window.json").is_file()}, "window")
+        rows = {(p, T): self._window_row(p, T, b, first.get((p, T))) for p, T, _, b in todo}
+        ready = {key: r for key, r in rows.items() if np.isfinite(r.get("teacher_minus_nep_GPa", float("nan")))}
+        k_of = {(p, T): k for p, T, k, _ in todo}
+        second = self._run_jobs({key: self._teacher_pressure_job(*key, k_of[key], r) for key, r in ready.items()},
+                                "teacher_pressure")
+        for key, r in rows.items():
+            final[key] = self._with_teacher_volume(*key, r, second.get(key))
+        return {f"{p}@{T:g}K": final[(p, T)] for p, T, _, _ in cases}
 
     # -- the whole set ----------------------------------------------------------------------------
     def run(self) -> ValidationRecord:
