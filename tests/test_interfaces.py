@@ -99,7 +99,8 @@ def test_cubic111_on_ideal001_is_root3_match_with_analytic_strain():
     a = 5.076  # the library's c-ZrO2 (PBE + D3(BJ) relaxation, docs/structures.md)
     side = a / np.sqrt(2) * np.sqrt(3)  # √3×√3 R30 supercell of the fcc (111) 2D cell
     assert cands[0].area_A2 == pytest.approx(np.sqrt(3) / 2 * side ** 2, rel=1e-9)
-    assert cands[0].max_strain == pytest.approx(abs(side / 6.3 - 1), rel=1e-6)
+    a_film = 6.2796  # the library's ideal-Li2ZrCl6 (PBE + D3(BJ) relaxation)
+    assert cands[0].max_strain == pytest.approx(abs(side / a_film - 1), rel=1e-6)
     assert cands[0].n_substrate_cells == 3 and cands[0].n_film_cells == 1
     assert cands[0].terminations
 

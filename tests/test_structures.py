@@ -77,7 +77,23 @@ CITED_LATTICE = {
 DFT_LATTICE = {
     # GPAW PBE + D3(BJ), 550 eV, 8x8x8 k: E(a) Birch-Murnaghan minimum (PBE alone: 5.104 A)
     "c-ZrO2": (5.076, 5.076, 5.076, 90.0),
+    # GPAW PBE + D3(BJ), 600 eV, 3x3x2 k, cell and positions relaxed in P-31c (stress < 0.01 GPa)
+    "ideal-Li2ZrCl6": (6.2796, 6.2796, 11.6623, 90.0),
 }
+
+#: Free coordinates of the dft-relaxed phases from the same relaxations (fractional; docs/structures.md).
+DFT_SITES = {
+    "ideal-Li2ZrCl6": {"Cl": (0.00877, 0.66717, 0.13004)},
+}
+
+
+def test_dft_relaxed_free_coordinates_are_the_relaxations():
+    for name, sites in DFT_SITES.items():
+        p = get_phase(name)
+        assert p.status == "dft-relaxed"
+        for species, xyz in sites.items():
+            site = next(s for s in p.sites if s["species"] == species and s["occ"] == 1)
+            assert site["xyz"] == pytest.approx(xyz, abs=1e-4)
 
 
 def test_every_dft_relaxed_phase_matches_its_relaxation():
@@ -133,9 +149,9 @@ def test_pca21_is_kisis_refined_structure():
     assert 2.0 < d[0] and d[6] < 2.3 < 3.0 < d[7]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1 open: the three Li2ZrCl6 phases are still models (no refinement "
-                   "of Wang et al. 2021 / Kwak et al. 2021 and no DFT relaxation of them in the stored sources; a GPAW "
-                   "relaxation of 18-27 atoms takes hours here); c-ZrO2 is dft-relaxed since 2026-11-30")
+@pytest.mark.xfail(strict=True, reason="issue 13 item 1 open: alpha- and beta-Li2ZrCl6 are still models (no refinement "
+                   "of Wang et al. 2021 / Kwak et al. 2021 in the stored sources; their GPAW relaxations are not finished); "
+                   "c-ZrO2 and ideal-Li2ZrCl6 are dft-relaxed since 2026-11-30")
 def test_every_phase_is_from_a_refinement_or_a_dft_relaxation():
     assert all(p.status in {"literature", "dft-relaxed"} for p in list_phases())
 
