@@ -79,11 +79,15 @@ DFT_LATTICE = {
     "c-ZrO2": (5.076, 5.076, 5.076, 90.0),
     # GPAW PBE + D3(BJ), 600 eV, 3x3x2 k, cell and positions relaxed in P-31c (stress < 0.01 GPa)
     "ideal-Li2ZrCl6": (6.2796, 6.2796, 11.6623, 90.0),
+    # the same DFT on the lowest-Ewald ordering (Li on 4h), 3x2x3 k, C2/m kept (stress < 0.03 GPa)
+    "beta-Li2ZrCl6": (6.3829, 10.7378, 6.2605, 111.4837),
 }
 
 #: Free coordinates of the dft-relaxed phases from the same relaxations (fractional; docs/structures.md).
 DFT_SITES = {
-    "ideal-Li2ZrCl6": {"Cl": (0.00877, 0.66717, 0.13004)},
+    "ideal-Li2ZrCl6": {"Cl 12i": (0.00877, 0.66717, 0.13004)},
+    "beta-Li2ZrCl6": {"Li 4h": (0.0, 0.16463, 0.5), "Cl 4i": (0.23825, 0.0, 0.76506),
+                      "Cl 8j": (0.26642, 0.33733, 0.74458)},
 }
 
 
@@ -91,8 +95,9 @@ def test_dft_relaxed_free_coordinates_are_the_relaxations():
     for name, sites in DFT_SITES.items():
         p = get_phase(name)
         assert p.status == "dft-relaxed"
-        for species, xyz in sites.items():
-            site = next(s for s in p.sites if s["species"] == species and s["occ"] == 1)
+        for label, xyz in sites.items():
+            species, wyckoff = label.split()
+            site = next(s for s in p.sites if s["species"] == species and s["wyckoff"] == wyckoff)
             assert site["xyz"] == pytest.approx(xyz, abs=1e-4)
 
 
@@ -102,6 +107,7 @@ def test_every_dft_relaxed_phase_matches_its_relaxation():
     for p in relaxed:
         lat = p.structure().lattice
         assert lat.abc == pytest.approx(DFT_LATTICE[p.name][:3], rel=0.01)
+        assert lat.beta == pytest.approx(DFT_LATTICE[p.name][3], rel=0.01)
         assert "relaxation" in p.source or "relaxed" in p.source
 
 
@@ -149,9 +155,9 @@ def test_pca21_is_kisis_refined_structure():
     assert 2.0 < d[0] and d[6] < 2.3 < 3.0 < d[7]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1 open: alpha- and beta-Li2ZrCl6 are still models (no refinement "
-                   "of Wang et al. 2021 / Kwak et al. 2021 in the stored sources; their GPAW relaxations are not finished); "
-                   "c-ZrO2 and ideal-Li2ZrCl6 are dft-relaxed since 2026-11-30")
+@pytest.mark.xfail(strict=True, reason="issue 13 item 1 open: alpha-Li2ZrCl6 is still a model (no refinement of Wang et al. "
+                   "2021 in the stored sources; its GPAW relaxation, 27 atoms, is not finished); c-ZrO2, ideal- and "
+                   "beta-Li2ZrCl6 are dft-relaxed since 2026-11-30")
 def test_every_phase_is_from_a_refinement_or_a_dft_relaxation():
     assert all(p.status in {"literature", "dft-relaxed"} for p in list_phases())
 
