@@ -179,7 +179,7 @@ class Validator:
         return (self.model_path, cell, str(self._npt_dir(phase, T)), T, steps, max(1, steps // 100),
                 self.seed + 100 + k, self.cfg.md.model_dump(), eq, self.v.npt_equilibration_barostat_tau_fs)
 
-    def _window_row(self, phase: str, T: float, bulk_modulus_GPa: float, md: dict) -> dict:
+    def _window_row(self, phase: str, T: float, bulk_modulus_GPa: float, md: dict | None) -> dict:
         """Density and solid numbers of one NEP NPT run (``md``: what :func:`nep_npt_md` returned) and the
         teacher's pressure on its frames, cached in the run folder as ``window.json``."""
         from interforge.analysis.solid import sublattice_order
@@ -214,7 +214,7 @@ class Validator:
         dP = float(np.mean(dp))
         v_nep = float(vols.mean())
         # Teacher volume to first order with the teacher's 0 K modulus: V_t = V_nep (1 + dP / B). Kept for
-        # comparison; the hot crystal is softer, so this understates a large deviation (see _teacher_volume).
+        # comparison; the hot crystal is softer, so this understates a large deviation (see _teacher_pressure_job).
         v_linear = v_nep * (1.0 + dP / bulk_modulus_GPa)
         row.update(volume_A3_atom=v_nep / n, teacher_volume_A3_atom=v_linear / n,
                    teacher_volume_linear_A3_atom=v_linear / n, teacher_volume_method="linear, 0 K modulus",
