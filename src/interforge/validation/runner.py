@@ -170,14 +170,18 @@ class Validator:
         eq = min(int(round(self.v.npt_equilibration_ps * 1000 / dt)), total // 2)
         return eq, total - eq
 
-    def _npt_job(self, phase: str, T: float, k: int) -> tuple:
-        """Arguments of :func:`nep_npt_md` for one phase and temperature."""
+    def _npt_job(self, phase: str, T: float, k: int, pressure_bar: float | None = None, sub: str = "") -> tuple:
+        """Arguments of :func:`nep_npt_md` for one phase and temperature (at ``pressure_bar``, default [md]'s,
+        into the subfolder ``sub`` of the run folder)."""
         from interforge.structures.supercell import supercell_for
 
         eq, steps = self._npt_steps()
         cell = supercell_for(self.phases[phase], max(self.v.npt_target_atoms, len(self.phases[phase])))
-        return (self.model_path, cell, str(self._npt_dir(phase, T)), T, steps, max(1, steps // 100),
-                self.seed + 100 + k, self.cfg.md.model_dump(), eq, self.v.npt_equilibration_barostat_tau_fs)
+        md = self.cfg.md.model_dump()
+        if pressure_bar is not None:
+            md["pressure_bar"] = pressure_bar
+        return (self.model_path, cell, str(self._npt_dir(phase, T) / sub), T, steps, max(1, steps // 100),
+                self.seed + 100 + k, md, eq, self.v.npt_equilibration_barostat_tau_fs)
 
     def _window_row(self, phase: str, T: float, bulk_modulus_GPa: float, md: dict | None) -> dict:
         """Density and solid numbers of one NEP NPT run (``md``: what :func:`nep_npt_md` returned) and the
@@ -234,11 +238,9 @@ class Validator:
         at T, which includes the anharmonic softening that the 0 K modulus misses. The run repeats the first
         one (cell, seed, equilibration) but for the pressure, so their difference is the response to δ and not
         two draws of the volume's noise (with δ = 0 it is the same run)."""
-        args = list(self._npt_job(phase, T, k))
-        md = self.cfg.md
-        args[2] = str(self._npt_dir(phase, T) / "at_teacher_pressure")
-        args[7] = {**md.model_dump(), "pressure_bar": md.pressure_bar - row["teacher_minus_nep_GPa"] * 1e4}
-        return tuple(args)
+        p0 = self.cfg.md.pressure_bar
+        return self._npt_job(phase, T, k, pressure_bar=p0 - row["teacher_minus_nep_GPa"] * 1e4,
+                             sub="at_teacher_pressure")
 
     def _with_teacher_volume(self, phase: str, T: float, row: dict, md: dict | None) -> dict:
         """``row`` with the teacher volume from the NEP's NPT at the teacher's pressure (``md``: that run, or None
