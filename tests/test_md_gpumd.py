@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import textwrap
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -58,11 +59,15 @@ def check_run_in(text, grammar="5.6", n_groups=0, group_sizes=(), triclinic=Fals
     """Raise Rejected where GPUMD (``grammar`` '5.6' = releases 4.0-5.6, or 'master') would stop on ``text``.
 
     Covers every keyword interforge writes; any other keyword is rejected here (interforge writes no other).
+    After each ``run`` GPUMD finalises the ensemble, the dumps and correct_velocity (run.cu perform_a_run:
+    measure/integrate/velocity finalize), while time_step and the global time carry over: so every block needs
+    its own ensemble, and a ``velocity`` after the first run would redraw the velocities of a running system.
     Returns the token lists."""
     master = grammar == "master"
     lines = [ln.split() for ln in text.splitlines() if ln.split()]
     n_pot = 0
     runs = 0
+    block_ensemble = False
     for t in lines:
         n, kw = len(t), t[0]
         if n > 32:
@@ -78,6 +83,8 @@ def check_run_in(text, grammar="5.6", n_groups=0, group_sizes=(), triclinic=Fals
                 raise Rejected(f"unknown dftd3 functional {t[1]}")
             _real(t[2], "rc_potential"), _real(t[3], "rc_coordination_number")
         elif kw == "velocity":
+            if runs:
+                raise Rejected("velocity after a run redraws the velocities (interforge never wants that)")
             if n not in (2, 4):
                 raise Rejected("velocity should have 1 or 2 parameters.")
             if _real(t[1], "initial temperature") <= 0:
@@ -97,6 +104,7 @@ def check_run_in(text, grammar="5.6", n_groups=0, group_sizes=(), triclinic=Fals
                 raise Rejected("velocity correction interval should >= 10.")
         elif kw == "ensemble":
             _check_ensemble(t, triclinic, pbc)
+            block_ensemble = True
         elif kw == "dump_thermo":
             if n != 2:
                 raise Rejected("dump_thermo should have 1 parameter.")
@@ -129,11 +137,14 @@ def check_run_in(text, grammar="5.6", n_groups=0, group_sizes=(), triclinic=Fals
             _int(t[1], "number of steps")
             if n_pot == 0:
                 raise Rejected("run before any potential")
+            if not block_ensemble:
+                raise Rejected("run without an ensemble in its block")
             runs += 1
+            block_ensemble = False
         else:
             raise Rejected(f"keyword {kw} is not one interforge writes")
-    if runs != 1 or lines[-1][0] != "run":
-        raise Rejected("expected exactly one run block ending with run N")
+    if runs < 1 or lines[-1][0] != "run":
+        raise Rejected("expected run blocks ending with run N")
     return lines
 
 
@@ -377,6 +388,39 @@ def test_run_in_dialects_and_ensembles():
         run_in_text(GpumdRun(potentials=["my models/nep.txt"]))
     with pytest.raises(InterforgeError, match="above 0 K"):
         run_in_text(GpumdRun(potentials=["a"], ensemble="nvt", temperature_K=0))
+
+
+@pytest.mark.parametrize("version,grammar", [("5.6", "5.6"), ("latest", "master")])
+def test_run_in_npt_equilibration_block(version, grammar):
+    """An NPT run with an equilibration: a first block at T_start with the fast barostat and no output, then the
+    run proper with its ramp, barostat and dumps; velocities are drawn once."""
+    run = GpumdRun(potentials=["a.txt", "b.txt"], ensemble="npt", temperature_K=300, temperature_end_K=600,
+                   steps=20_000, timestep_fs=2.0, barostat_tau_fs=1000, equilibration_steps=500,
+                   equilibration_barostat_tau_fs=100, momentum_removal_interval=10, dump_interval=500,
+                   thermo_interval=50, active_interval=100, gpumd_version=version)
+    lines = check_run_in(run_in_text(run), grammar)
+    runs = [i for i, t in enumerate(lines) if t[0] == "run"]
+    assert [lines[i] for i in runs] == [["run", "500"], ["run", "20000"]]
+    first, second = lines[:runs[0]], lines[runs[0] + 1:runs[1]]
+    assert [t[0] for t in first].count("velocity") == 1
+    assert not any(t[0].startswith("dump") or t[0] == "active" for t in first)
+    for block, (t1, t2, p_coup) in ((first, (300, 300, 50)), (second, (300, 600, 500))):
+        ens = next(t for t in block if t[0] == "ensemble")
+        assert [float(x) for x in (ens[2], ens[3], ens[-1])] == [t1, t2, p_coup]  # p_coup = tau / dt, steps
+        assert ["correct_velocity", "10"] in block and ["time_step", "2"] in block
+    assert ["dump_thermo", "50"] in second and any(t[0] == "active" for t in second)
+    # an NVT run has nothing to equilibrate the volume of: one block
+    nvt = check_run_in(run_in_text(replace(run, ensemble="nvt")), grammar)
+    assert [t for t in nvt if t[0] == "run"] == [["run", "20000"]]
+
+
+def test_gpumd_run_from_section_takes_the_equilibration_in_steps():
+    from interforge.config.md import MdSection
+
+    md = MdSection(npt_equilibration_ps=2.0, npt_equilibration_barostat_tau_fs=50.0)
+    run = GpumdRun.from_section(md, ["nep.txt"], timestep_fs=0.5)
+    assert (run.equilibration_steps, run.equilibration_barostat_tau_fs) == (4000, 50.0)
+    assert GpumdRun.from_section(MdSection(npt_equilibration_ps=0.0), ["nep.txt"]).equilibration_steps == 0
 
 
 def test_dftd3_line():
@@ -650,6 +694,19 @@ def test_convert_outputs(tmp_path, unwrapped_column, header):
     np.testing.assert_allclose(th["V_A3"], [1000.0, 10.1**3, 10.2**3])
     np.testing.assert_allclose(th["Etot_eV"], [-9.93, -10.93, -11.93])
     assert res.n_frames == 3 and res.n_thermo == 3
+
+
+def test_convert_outputs_after_an_equilibration_block(tmp_path):
+    """active.out carries GPUMD's global time, which counts the equilibration block; the trajectory's frames
+    (dumped in the run proper only) must still get the deviation of their own step."""
+    _write_fixture(tmp_path / "run", True, True)
+    shifted = "".join("%20.10e%20.10e\n" % (500 + t, d) for t, d in ((1000, 0.25), (2000, 0.5), (3000, 0.125)))
+    (tmp_path / "run" / "active.out").write_text(shifted)
+    run = GpumdRun(potentials=["a", "b"], timestep_fs=1.0, dump_interval=1000, thermo_interval=1000,
+                   equilibration_steps=500, gpumd_version="latest")
+    traj = TrajectoryReader(convert_outputs(tmp_path / "run", tmp_path / "out", run).trajectory_path)
+    np.testing.assert_allclose(traj.times(), [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(traj.observable("max_force_deviation"), [0.25, 0.5, 0.125])
 
 
 def test_thermo_out_12_columns(tmp_path):

@@ -198,3 +198,52 @@ def test_production_task_resumes(tmp_path, nep_fixture_dir):
     assert first["resumed_from_step"] == 0 and again["resumed_from_step"] == 30 and again["steps_done"] == 30
     assert again["mean_temperature_K"] == first["mean_temperature_K"]
     assert TrajectoryReader(again["trajectory_path"]).steps().tolist() == [0, 10, 20, 30]
+
+
+class CountingEMT(EMT):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def calculate(self, *args, **kwargs):
+        self.calls += 1
+        super().calculate(*args, **kwargs)
+
+
+EQ = MDSettings(ensemble="npt", temperature_K=600.0, timestep_fs=2.0, dump_interval=7, thermo_interval=3, seed=11,
+                thermostat_tau_fs=20.0, barostat_tau_fs=200.0, checkpoint_interval=25, equilibration_steps=30,
+                equilibration_barostat_tau_fs=20.0)
+
+
+def test_npt_equilibration_is_not_redone_after_a_kill(tmp_path):
+    """An NPT run with an equilibration stage, killed in the run proper after its checkpoint at step 75:
+    resumed, it reads the finished equilibration back instead of integrating it again, and ends as the
+    uninterrupted run (which itself starts from the equilibration's last state)."""
+    from interforge.md import run_with
+
+    ident = {"input": "cu"}
+    ref = run_with(cu(), EMT(), EQ, 120, tmp_path / "ref", resume=True, identity=ident)
+    eq_ref = TrajectoryReader(tmp_path / "ref" / "equilibration" / "trajectory.h5")
+    assert eq_ref.steps()[-1] == 28 and TrajectoryReader(ref.trajectory_path).steps()[0] == 0
+    np.testing.assert_allclose(TrajectoryReader(ref.trajectory_path).cells()[0], eq_ref.cells()[-1], atol=0.05)
+    with pytest.raises(Crash):  # 1 + 30 force calls of the equilibration, 1 + 90 of the run proper
+        run_with(cu(), CrashingEMT(122), EQ, 120, tmp_path / "run", resume=True, identity=ident)
+    calc = CountingEMT()
+    res = run_with(cu(), calc, EQ, 120, tmp_path / "run", resume=True, identity=ident)
+    assert res.resumed_from_step == 75 and res.steps_done == 120
+    assert calc.calls == 1 + 1 + 45  # each stage's restored state once, then steps 76-120 only
+    a, b = TrajectoryReader(ref.trajectory_path), TrajectoryReader(res.trajectory_path)
+    np.testing.assert_allclose(b.positions(), a.positions(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(b.cells(), a.cells(), rtol=0, atol=1e-10)
+
+
+def test_a_guard_in_the_npt_equilibration_ends_the_run_before_it_starts(tmp_path):
+    from dataclasses import replace
+
+    from interforge.md import run_with
+
+    tight = replace(EQ, guards=Guards(max_volume_change=1e-4), checkpoint_interval=0)
+    res = run_with(cu(), EMT(), tight, 120, tmp_path / "g")
+    assert res.stopped_by is not None and res.steps_done < 30
+    assert res.stop_message.startswith("during the NPT equilibration")
+    assert not (tmp_path / "g" / "trajectory.h5").exists()  # the run proper never started

@@ -24,7 +24,9 @@ def run_exploration(task: dict, structure_path: str, model_paths: list[str], md:
     settings = MDSettings.from_section(
         md, ensemble=task["ensemble"], temperature_K=task["temperature_K"],
         pressure_bar=task["pressure_bar"] if npt else 1.0, dump_interval=task["dump_interval"],
-        thermo_interval=task["dump_interval"], seed=seed, checkpoint_interval=0)
+        thermo_interval=task["dump_interval"], seed=seed, checkpoint_interval=0,
+        # every frame of the approach to the hot volume is a configuration worth querying: no equilibration
+        equilibration_steps=0)
     result = run_with(atoms, CommitteeCalculator(model_paths), settings, task["steps"], task_dir)
     return {"steps_done": result.steps_done, "stopped_by": result.stopped_by,
             "trajectory": str(Path(result.trajectory_path).resolve()), "n_frames": result.n_frames,

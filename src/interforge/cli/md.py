@@ -108,14 +108,17 @@ OUTPUTS = ("trajectory.h5", "thermo.dat", "checkpoint.npz", "guard_frame.extxyz"
 
 def _claim_output(out: Path, overwrite: bool, resumable: bool) -> None:
     """Make ``out`` ours: with ``overwrite`` clear an earlier run's outputs; otherwise refuse a folder that
-    holds a run this command cannot resume (a checkpoint is checked against the request when it is read)."""
+    holds a run this command cannot resume (a checkpoint is checked against the request when it is read).
+    An NPT run's equilibration stage lives in ``out/equilibration`` and is treated alike."""
+    stages = (out, out / "equilibration")
     if overwrite:
-        for name in OUTPUTS:
-            (out / name).unlink(missing_ok=True)
+        for d in stages:
+            for name in OUTPUTS:
+                (d / name).unlink(missing_ok=True)
         return
-    if resumable and (out / "checkpoint.npz").is_file():
+    if resumable and any((d / "checkpoint.npz").is_file() for d in stages):
         return
-    found = [name for name in OUTPUTS if (out / name).exists()]
+    found = [str((d / name).relative_to(out)) for d in stages for name in OUTPUTS if (d / name).exists()]
     if found:
         raise InterforgeError(f"{out} already holds an MD run ({', '.join(found)}) that this command cannot resume; "
                               "use --overwrite or another --out")
@@ -187,6 +190,9 @@ def run_md_cli(args):
                                            pressure_bar=pressure, timestep_fs=timestep, dump_interval=dump,
                                            thermo_interval=thermo, seed=args.seed, barostat_mode=mode,
                                            checkpoint_interval=every)
+        if settings.ensemble == "npt" and settings.equilibration_steps:
+            print(f"NPT: {settings.equilibration_steps} steps of equilibration first (barostat "
+                  f"{settings.equilibration_barostat_tau_fs:g} fs, [md] npt_equilibration_ps) in {out / 'equilibration'}")
         models = [str(Path(m).resolve()) for m in args.model] if args.model else None
         task = (ase_md_task, str(path.resolve()), models, args.teacher, settings, args.steps, str(out.resolve()),
                 _identity(args, path))

@@ -16,6 +16,13 @@ class MdSection(Section):
     thermostat_tau_fs: float = Field(100.0, gt=0, description="Bussi thermostat time constant, fs (GPUMD T_coup = tau/dt).")
     barostat_tau_fs: float = Field(1000.0, gt=0, description="SCR barostat time constant, fs (GPUMD p_coup = tau/dt).")
     pressure_bar: float = Field(1.0, description="Target pressure, bar.")
+    npt_equilibration_ps: float = Field(
+        1.0, ge=0, description="NPT runs (ASE and GPUMD engines) first equilibrate this long with the barostat time "
+        "constant npt_equilibration_barostat_tau_fs, apart from the trajectory (ASE: OUT/equilibration), ps. From the "
+        "0 K cell a hot crystal expands by several per cent, which the production barostat takes picoseconds to "
+        "follow; 0 = none.")
+    npt_equilibration_barostat_tau_fs: float = Field(
+        100.0, gt=0, description="SCR time constant of the NPT equilibration, fs.")
     bulk_modulus_GPa: float = Field(30.0, gt=0, description="Compressibility estimate for SCR, GPa.")
     barostat_mode: Literal["isotropic", "orthorhombic", "normal"] = Field(
         "isotropic", description="SCR coupling: isotropic, orthorhombic, or only the interface normal (z).",

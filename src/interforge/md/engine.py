@@ -93,6 +93,9 @@ class MDSettings:
     remove COM linear (and, with ``remove_angular``, angular) momentum every N steps (0 = only at the start).
     ``init_velocities`` draws Maxwell–Boltzmann velocities at T_start (default: when the atoms have none).
     ``checkpoint_interval`` writes ``OUT/checkpoint.npz`` every N steps and at the end (0 = never).
+    ``equilibration_steps`` (npt, :func:`run_with` only): steps run first in ``OUT/equilibration`` with the
+    barostat time constant ``equilibration_barostat_tau_fs`` (fs; default ``barostat_tau_fs``) at T_start; the
+    run proper starts from the equilibrated cell and velocities, so its trajectory holds no volume approach.
     """
 
     ensemble: str = "nvt"
@@ -117,6 +120,8 @@ class MDSettings:
     progress_every: int | None = None
     checkpoint_interval: int = 0
     ramp_steps: int | None = None
+    equilibration_steps: int = 0
+    equilibration_barostat_tau_fs: float | None = None
 
     @classmethod
     def from_section(cls, md, **overrides) -> "MDSettings":
@@ -127,7 +132,10 @@ class MDSettings:
                     bulk_modulus_GPa=md.bulk_modulus_GPa, barostat_mode=md.barostat_mode,
                     momentum_removal_interval=md.momentum_removal_interval,
                     remove_angular=md.remove_angular_momentum, guards=Guards.from_section(md),
-                    checkpoint_interval=getattr(md, "checkpoint_interval", 0))
+                    checkpoint_interval=getattr(md, "checkpoint_interval", 0),
+                    equilibration_steps=int(round(getattr(md, "npt_equilibration_ps", 0.0) * 1000
+                                                  / overrides.get("timestep_fs", md.timestep_fs))),
+                    equilibration_barostat_tau_fs=getattr(md, "npt_equilibration_barostat_tau_fs", None))
         return cls(**{**base, **overrides})
 
     def ramp(self) -> tuple[float, float]:
@@ -150,6 +158,8 @@ class MDSettings:
             raise InterforgeError(f"timestep_fs must be > 0 (got {self.timestep_fs})")
         if min(self.dump_interval, self.thermo_interval) < 1 or self.checkpoint_interval < 0:
             raise InterforgeError("dump and thermo intervals must be >= 1 and the checkpoint interval >= 0")
+        if self.equilibration_steps < 0 or not (self.equilibration_barostat_tau_fs or 1.0) > 0:
+            raise InterforgeError("equilibration steps must be >= 0 and its barostat time constant > 0 fs")
         self.ramp()
         if self.ensemble == "npt" and self.barostat_mode != "isotropic" and not _orthogonal(atoms.cell.array):
             raise InterforgeError(f"barostat mode '{self.barostat_mode}' needs an orthogonal cell; use 'isotropic'")
@@ -511,9 +521,17 @@ def run_with(atoms, calculator, settings: MDSettings, steps: int, out_dir, *, ap
              resume: bool = False, identity: dict | None = None) -> MDResult:
     """:func:`run_md` with its integration settings as one :class:`MDSettings` (e.g.
     ``MDSettings.from_section(cfg.md, ensemble="nvt", temperature_K=600.0, ...)``), so a caller states only
-    what differs from the project's ``[md]`` section. A ramp spans ``steps`` unless ``settings.ramp_steps`` says."""
+    what differs from the project's ``[md]`` section. A ramp spans ``steps`` unless ``settings.ramp_steps`` says.
+    An NPT run with ``settings.equilibration_steps`` (and no ``append``) equilibrates first (:func:`equilibrate`);
+    resumed, a finished equilibration is only read back from its checkpoint. An equilibration that a guard
+    stops is returned as the result (``stop_message`` says so): the run proper does not start from it."""
     if steps < 0:
         raise InterforgeError(f"steps must be >= 0 (got {steps})")
+    if settings.ensemble == "npt" and settings.equilibration_steps > 0 and not append:
+        eq = equilibrate(atoms, calculator, settings, out_dir, resume=resume, identity=identity)
+        if eq.stopped_by is not None:
+            return replace(eq, stop_message=f"during the NPT equilibration: {eq.stop_message}")
+    settings = replace(settings, equilibration_steps=0) if settings.equilibration_steps else settings
     if settings.ramp_steps is None:
         settings = replace(settings, ramp_steps=steps)
     identity = {**(identity or {}), "steps": steps} if resume else identity
@@ -521,6 +539,23 @@ def run_with(atoms, calculator, settings: MDSettings, steps: int, out_dir, *, ap
         if dyn.nsteps > steps:
             raise InterforgeError(f"{out_dir}: the checkpoint is at step {dyn.nsteps}, past the {steps} requested")
         return dyn.run(steps - dyn.nsteps)
+
+
+def equilibrate(atoms, calculator, settings: MDSettings, out_dir, *, resume: bool = False,
+                identity: dict | None = None) -> MDResult:
+    """The NPT equilibration of :func:`run_with`: ``settings.equilibration_steps`` steps at T_start with the
+    barostat time constant ``settings.equilibration_barostat_tau_fs`` (fs) and the seed + 1, written to
+    ``out_dir/equilibration``; ``atoms`` ends in its final state (cell, positions, velocities).
+
+    From a 0 K cell a hot crystal expands by several per cent; SCR relaxes the volume on the barostat's time
+    scale (1 ps by default), so a run started there spends its first picoseconds approaching its volume. A
+    short, fast-coupled stage puts that approach out of the trajectory that is analysed."""
+    t_start = settings.ramp()[0]
+    eq = replace(settings, temperature_K=t_start, ramp_steps=None, equilibration_steps=0,
+                 barostat_tau_fs=settings.equilibration_barostat_tau_fs or settings.barostat_tau_fs,
+                 seed=None if settings.seed is None else settings.seed + 1)
+    return run_with(atoms, calculator, eq, settings.equilibration_steps, Path(out_dir) / "equilibration",
+                    resume=resume, identity=identity)
 
 
 def _write_guard_frame(path: Path, atoms, step: int) -> None:

@@ -152,6 +152,9 @@ class GpumdRun:
     ``dispersion``: None or ``{"functional": "pbe", "potential_cutoff": 12, "coordination_number_cutoff": 6}``
     (Å; calorine's ``CPUNEP(dftd3=...)`` keys) for ``dftd3``. ``triclinic``: the box matrix has an off-diagonal
     element (:func:`box_is_triclinic`), which selects ``npt_scr``'s 6-component form. ``pbc``: periodic axes.
+    ``equilibration_steps`` (npt): a first run block of that many steps at ``temperature_K`` with the barostat
+    time constant ``equilibration_barostat_tau_fs`` (fs) and no dumps, so thermo.out and the trajectory hold
+    the run proper only (the ASE engine's ``[md] npt_equilibration_ps``).
     """
 
     potentials: Sequence[str]
@@ -178,6 +181,8 @@ class GpumdRun:
     triclinic: bool = False
     pbc: tuple[bool, bool, bool] = (True, True, True)
     extra_lines: list[str] = field(default_factory=list)
+    equilibration_steps: int = 0
+    equilibration_barostat_tau_fs: float | None = None
 
     @classmethod
     def from_section(cls, md, potentials: Sequence[str], **overrides) -> "GpumdRun":
@@ -188,7 +193,10 @@ class GpumdRun:
                     barostat_tau_fs=md.barostat_tau_fs, bulk_modulus_GPa=md.bulk_modulus_GPa,
                     barostat_mode=md.barostat_mode, momentum_removal_interval=md.momentum_removal_interval,
                     dump_interval=md.dump_interval, thermo_interval=md.thermo_interval,
-                    gpumd_version=md.gpumd_version)
+                    gpumd_version=md.gpumd_version,
+                    equilibration_steps=int(round(md.npt_equilibration_ps * 1000
+                                                  / overrides.get("timestep_fs", md.timestep_fs))),
+                    equilibration_barostat_tau_fs=md.npt_equilibration_barostat_tau_fs)
         return cls(**{**base, **overrides})
 
     @property
@@ -217,6 +225,8 @@ class GpumdRun:
             raise InterforgeError("the active keyword needs a committee (two or more potentials)")
         if self.steps < 1:
             raise InterforgeError(f"steps must be >= 1, got {self.steps}")
+        if self.equilibration_steps < 0 or not (self.equilibration_barostat_tau_fs or 1.0) > 0:
+            raise InterforgeError("equilibration steps must be >= 0 and its barostat time constant > 0 fs")
         for name in ("dump_interval", "thermo_interval"):
             if int(getattr(self, name)) < 1:
                 raise InterforgeError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -257,39 +267,46 @@ def box_is_triclinic(cell) -> bool:
     return bool(np.any(h[~np.eye(3, dtype=bool)] != 0.0))
 
 
+def _ensemble_line(run: GpumdRun, t1: float, t2: float, barostat_tau_fs: float) -> str:
+    t_coup = max(1.0, run.thermostat_tau_fs / run.timestep_fs)
+    p_coup = max(1.0, barostat_tau_fs / run.timestep_fs)
+    if run.ensemble == "nve":
+        return "ensemble nve"
+    if run.ensemble == "nvt":
+        return f"ensemble nvt_bdp {_g(t1)} {_g(t2)} {_g(t_coup)}"
+    p = run.pressure_bar * _BAR_TO_GPA
+    b = run.bulk_modulus_GPa
+    head = f"ensemble npt_scr {_g(t1)} {_g(t2)} {_g(t_coup)}"
+    cxy = _FROZEN_MODULUS_GPA if run.barostat_mode == "normal" else b
+    if run.triclinic:
+        # pxx pyy pzz pyz pxz pxy Cxx Cyy Czz Cyz Cxz Cxy: axes couple separately, the tilt stays
+        f = _FROZEN_MODULUS_GPA
+        return (f"{head} {_g(p)} {_g(p)} {_g(p)} 0 0 0 {_g(cxy)} {_g(cxy)} {_g(b)} {_g(f)} {_g(f)} {_g(f)} "
+                f"{_g(p_coup)}")
+    if run.barostat_mode == "isotropic":
+        return f"{head} {_g(p)} {_g(b)} {_g(p_coup)}"
+    return f"{head} {_g(p)} {_g(p)} {_g(p)} {_g(cxy)} {_g(cxy)} {_g(b)} {_g(p_coup)}"
+
+
 def run_in_text(run: GpumdRun) -> str:
-    """The text of ``run.in`` for one run block, in the grammar of ``run.gpumd_version``."""
+    """The text of ``run.in`` for one run (an NPT equilibration block first when the run asks for one), in the
+    grammar of ``run.gpumd_version``."""
     run.validate()
     t1 = run.temperature_K
     t2 = run.temperature_end_K if run.temperature_end_K is not None else t1
-    t_coup = max(1.0, run.thermostat_tau_fs / run.timestep_fs)
-    p_coup = max(1.0, run.barostat_tau_fs / run.timestep_fs)
     lines = [f"potential {p}" for p in run.potentials]
     if run.dispersion is not None:
         func, rc, cn = _dftd3_args(run.dispersion)
         lines.append(f"dftd3 {func} {_g(rc)} {_g(cn)}")
     lines.append(f"velocity {_g(t1)}" + (f" seed {int(run.seed)}" if run.seed is not None else ""))
-    lines.append(f"time_step {_g(run.timestep_fs)}")
+    # time_step and correct_velocity are repeated in each block: GPUMD resets run-specific keywords after `run`
+    block = [f"time_step {_g(run.timestep_fs)}"]
     if run.momentum_removal_interval:
-        lines.append(f"correct_velocity {int(run.momentum_removal_interval)}")
-    if run.ensemble == "nve":
-        lines.append("ensemble nve")
-    elif run.ensemble == "nvt":
-        lines.append(f"ensemble nvt_bdp {_g(t1)} {_g(t2)} {_g(t_coup)}")
-    else:
-        p = run.pressure_bar * _BAR_TO_GPA
-        b = run.bulk_modulus_GPa
-        head = f"ensemble npt_scr {_g(t1)} {_g(t2)} {_g(t_coup)}"
-        cxy = _FROZEN_MODULUS_GPA if run.barostat_mode == "normal" else b
-        if run.triclinic:
-            # pxx pyy pzz pyz pxz pxy Cxx Cyy Czz Cyz Cxz Cxy: axes couple separately, the tilt stays
-            f = _FROZEN_MODULUS_GPA
-            lines.append(f"{head} {_g(p)} {_g(p)} {_g(p)} 0 0 0 {_g(cxy)} {_g(cxy)} {_g(b)} {_g(f)} {_g(f)} {_g(f)} "
-                         f"{_g(p_coup)}")
-        elif run.barostat_mode == "isotropic":
-            lines.append(f"{head} {_g(p)} {_g(b)} {_g(p_coup)}")
-        else:
-            lines.append(f"{head} {_g(p)} {_g(p)} {_g(p)} {_g(cxy)} {_g(cxy)} {_g(b)} {_g(p_coup)}")
+        block.append(f"correct_velocity {int(run.momentum_removal_interval)}")
+    if run.ensemble == "npt" and run.equilibration_steps > 0:
+        tau = run.equilibration_barostat_tau_fs or run.barostat_tau_fs
+        lines += block + [_ensemble_line(run, t1, t1, tau), f"run {int(run.equilibration_steps)}"]
+    lines += block + [_ensemble_line(run, t1, t2, run.barostat_tau_fs)]
     lines.append(f"dump_thermo {int(run.thermo_interval)}")
     props = "unwrapped_position" + (" velocity" if run.dump_velocities else "")
     if run.dump_grammar == "grouped":
@@ -422,6 +439,8 @@ def convert_outputs(run_dir, out_dir, run: GpumdRun, numbers: Sequence[int] | No
     if active_file.is_file() and active_file.stat().st_size:
         act = np.loadtxt(active_file, ndmin=2)
         dev_t, dev_v = act[:, 0] * 1e-3, act[:, 1]  # fs -> ps
+        if run.ensemble == "npt":  # active.out's time is GPUMD's global time, which counts the equilibration block
+            dev_t = dev_t - run.equilibration_steps * dt_ps
     thermo_path = out_dir / "thermo.dat"
     with ThermoWriter(thermo_path, deviation=False) as tw:
         for k in range(len(th.temperature_K)):

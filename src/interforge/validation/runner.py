@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -388,10 +388,9 @@ def bulk_npt(cell: Atoms, calc, md, T: float, steps: int, out_dir, every: int, s
     from interforge.md import MDSettings, run_with
 
     settings = MDSettings.from_section(md, ensemble="npt", temperature_K=T, dump_interval=every, thermo_interval=every,
-                                       seed=seed, barostat_mode="isotropic", checkpoint_interval=0)
-    if equilibration_steps > 0:
-        fast = replace(settings, barostat_tau_fs=equilibration_tau_fs or settings.barostat_tau_fs, seed=seed + 1)
-        run_with(cell, calc, fast, equilibration_steps, Path(out_dir) / "equilibration")  # cell ends equilibrated
+                                       seed=seed, barostat_mode="isotropic", checkpoint_interval=0,
+                                       equilibration_steps=equilibration_steps,
+                                       equilibration_barostat_tau_fs=equilibration_tau_fs)
     return run_with(cell, calc, settings, steps, out_dir)
 
 
