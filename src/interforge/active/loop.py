@@ -148,15 +148,20 @@ class ActiveLearner:
         from interforge.validation.project import project_phases, validate_in_project
 
         rounds = self.cfg.active.gate_rounds
-        phases: dict = {}  # built once, on first need (a resumed loop may need none)
+        phases: dict = {}
+
+        def project_cells() -> dict:  # built once, on first need (a resumed loop may need none)
+            if not phases:
+                phases.update(project_phases(self.cfg))
+            return phases
+
         for r in range(rounds + 1):
             m = Manifest(self.workdir / "gates" / f"{r:02d}", r)
             model = result.final_models[0]
             if not m.done("validate"):
                 t = Timer()
-                phases = phases or project_phases(self.cfg)
                 rec = validate_in_project(self.cfg, self.workdir, model, self.workdir / "validation", self.executor,
-                                          phases)
+                                          project_cells())
                 m.mark("validate", t.elapsed, model=model, validation=rec.to_dict())
             result.validation = m["validation"]
             failed = result.validation.get("failed", [])
@@ -169,8 +174,7 @@ class ActiveLearner:
             seed = self.cfg.project.seed + 7000 + 100 * r
             if not m.done("data"):
                 t = Timer()
-                phases = phases or project_phases(self.cfg)
-                frames = gate_structures(failed, NEPCalculator(model), self.cfg, phases, m.dir, seed)
+                frames = gate_structures(failed, NEPCalculator(model), self.cfg, project_cells(), m.dir, seed)
                 _write_xyz(frames, m.dir / "gate_structures.xyz")
                 m.mark("data", t.elapsed, n_gate_structures=len(frames), failed=failed)
             if not m.done("label"):
