@@ -29,12 +29,12 @@ def crystal(a=3.95):
     return bulk("Li", "fcc", a=a, cubic=True).repeat((2, 2, 2))  # 32 atoms
 
 
-def cfg(**active):
+def cfg(md=None, **active):
     return config_from_dict({
         "validation": {"phases": ["lj"], "temperatures_K": [300.0, 600.0], "npt_target_atoms": 32, "relax_steps": 300},
         "production": {"bulk_phases": ["lj"]},
         "active": {"gate_md_ps": 0.2, "gate_frames": 3, "gate_temperature_offset_K": -25.0, "gate_hops": 2, **active},
-        "md": {"timestep_fs": 2.0},
+        "md": {"timestep_fs": 2.0, **(md or {})},
     })
 
 
@@ -48,8 +48,28 @@ def test_npt_frames_run_beside_not_at_the_gate_temperatures(tmp_path):
         rd = TrajectoryReader(tmp_path / "npt" / f"lj_{T}K" / "trajectory.h5")
         vols = np.abs(np.linalg.det(rd.cells()))
         assert np.ptp(vols) > 0  # a barostat ran: the cell breathes
-    # frames come from the second half of each run, unlabelled
+    # frames come after each run's equilibration, unlabelled
     assert all(f.calc is None for f in frames)
+    assert (tmp_path / "npt" / "lj_575K" / "equilibration" / "trajectory.h5").is_file()
+
+
+def test_npt_frames_sit_at_the_volume_the_model_holds(tmp_path):
+    """The LJ crystal, built under its lattice constant, expands at 575 K. Gate frames must come from the
+    volume it holds there (an independent 3 ps NPT with a fast barostat), not from the approach to it that
+    a slow production barostat (volume relaxation time ~1.8 ps for this stiff crystal, B ~ 340 GPa against
+    the 30 GPa estimate) would still be on after 0.4 ps."""
+    from interforge.md import MDSettings, run_with
+
+    c = cfg(md={"barostat_tau_fs": 20000.0}, gate_md_ps=0.4, gate_frames=4)
+    frames = npt_frames(lj(), c, {"lj": crystal()}, tmp_path / "gate", seed=3)
+    v_frames = np.mean([f.get_volume() for f in frames if "575K" in f.info["origin"]])
+    ref = MDSettings(ensemble="npt", temperature_K=575.0, timestep_fs=2.0, barostat_tau_fs=100.0, seed=9,
+                     dump_interval=25, bulk_modulus_GPa=c.md.bulk_modulus_GPa)
+    res = run_with(crystal(), lj(), ref, 1500, tmp_path / "ref")
+    v_ref = np.abs(np.linalg.det(TrajectoryReader(res.trajectory_path).cells()[20:])).mean()
+    v0 = crystal().get_volume()
+    assert v_ref / v0 - 1 > 0.04  # the hot crystal is much larger than the start
+    assert abs(v_frames / v_ref - 1) < 0.02
 
 
 def test_an_offset_of_zero_or_below_absolute_zero_is_refused():

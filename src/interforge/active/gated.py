@@ -44,8 +44,13 @@ def gate_temperatures(cfg: InterforgeConfig) -> list[float]:
 
 def npt_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms], out_dir: Path,
                seed: int) -> list[Atoms]:
-    """``gate_frames`` frames from the second half of a NEP NPT run (``gate_md_ps``) per validation phase
-    and gate-round temperature, on the validation's supercell."""
+    """``gate_frames`` frames of a NEP NPT run (``gate_md_ps``) per validation phase and gate-round
+    temperature, on the validation's supercell, after the validation's own NPT equilibration
+    (``[validation] npt_equilibration_ps`` with its fast barostat).
+
+    The frames must sit at the volume the model holds at T, which is what the density gate judges: from
+    the 0 K cell the production barostat needs picoseconds to get there, and frames taken on the way (as
+    before 2026-11-30, from the second half of 2 ps) teach the model a volume it never stays at."""
     from interforge.structures.supercell import supercell_for
     from interforge.trajectory import TrajectoryReader
     from interforge.validation.runner import bulk_npt
@@ -53,16 +58,18 @@ def npt_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms], out_dir: P
     a, md, v = cfg.active, cfg.md, cfg.validation
     names = list(v.phases or cfg.production.bulk_phases)
     steps = max(2, int(round(a.gate_md_ps * 1000 / md.timestep_fs)))
+    eq = int(round(v.npt_equilibration_ps * 1000 / md.timestep_fs))
     every = max(1, steps // (4 * a.gate_frames))
     out: list[Atoms] = []
     for k, (name, T) in enumerate((n, T) for n in names for T in gate_temperatures(cfg)):
         cell = supercell_for(phases[name], max(v.npt_target_atoms, len(phases[name])))
-        res = bulk_npt(cell, calc, md, T, steps, out_dir / "npt" / f"{name}_{T:g}K", every, seed + k)
+        res = bulk_npt(cell, calc, md, T, steps, out_dir / "npt" / f"{name}_{T:g}K", every, seed + k,
+                       eq, v.npt_equilibration_barostat_tau_fs)
         rd = TrajectoryReader(res.trajectory_path)
-        second = np.arange(rd.n_frames)[rd.n_frames // 2:]
-        if len(second) == 0:
+        window = np.arange(1, rd.n_frames)  # frame 0 is the equilibration's last state
+        if len(window) == 0:
             continue
-        pick = np.unique(second[np.linspace(0, len(second) - 1, a.gate_frames).astype(int)])
+        pick = np.unique(window[np.linspace(0, len(window) - 1, a.gate_frames).astype(int)])
         out += [_bare(rd.atoms(int(i)), f"gate/npt/{name}@{T:g}K#{int(i)}") for i in pick]
         if res.stopped_by:
             log.warning("gate round: NEP NPT of %s at %g K stopped (%s); its frames are labelled all the same",
