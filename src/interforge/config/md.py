@@ -48,3 +48,7 @@ class MdSection(Section):
     max_force_eV_A: float = Field(50.0, gt=0, description="Guard: stop if any force exceeds this, eV/Å.")
     max_volume_change: float = Field(0.5, gt=0, description="Guard: stop if |V/V0 - 1| exceeds this.")
     max_temperature_factor: float = Field(3.0, gt=1, description="Guard: stop if T exceeds this x the target.")
+
+    def equilibration_steps(self, timestep_fs: float | None = None) -> int:
+        """``npt_equilibration_ps`` in steps of ``timestep_fs`` (fs; default this section's time step)."""
+        return int(round(self.npt_equilibration_ps * 1000 / (timestep_fs or self.timestep_fs)))

@@ -133,9 +133,8 @@ class MDSettings:
                     momentum_removal_interval=md.momentum_removal_interval,
                     remove_angular=md.remove_angular_momentum, guards=Guards.from_section(md),
                     checkpoint_interval=getattr(md, "checkpoint_interval", 0),
-                    equilibration_steps=int(round(getattr(md, "npt_equilibration_ps", 0.0) * 1000
-                                                  / overrides.get("timestep_fs", md.timestep_fs))),
-                    equilibration_barostat_tau_fs=getattr(md, "npt_equilibration_barostat_tau_fs", None))
+                    equilibration_steps=md.equilibration_steps(overrides.get("timestep_fs")),
+                    equilibration_barostat_tau_fs=md.npt_equilibration_barostat_tau_fs)
         return cls(**{**base, **overrides})
 
     def ramp(self) -> tuple[float, float]:

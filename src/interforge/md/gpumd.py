@@ -194,8 +194,7 @@ class GpumdRun:
                     barostat_mode=md.barostat_mode, momentum_removal_interval=md.momentum_removal_interval,
                     dump_interval=md.dump_interval, thermo_interval=md.thermo_interval,
                     gpumd_version=md.gpumd_version,
-                    equilibration_steps=int(round(md.npt_equilibration_ps * 1000
-                                                  / overrides.get("timestep_fs", md.timestep_fs))),
+                    equilibration_steps=md.equilibration_steps(overrides.get("timestep_fs")),
                     equilibration_barostat_tau_fs=md.npt_equilibration_barostat_tau_fs)
         return cls(**{**base, **overrides})
 

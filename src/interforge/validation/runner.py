@@ -296,9 +296,8 @@ class Validator:
         first = self._run_jobs({(p, T): self._npt_job(p, T, k) for p, T, k, _ in todo
                                 if not (self._npt_dir(p, T) / "window.json").is_file()}, "window")
         rows = {(p, T): self._window_row(p, T, b, first.get((p, T))) for p, T, _, b in todo}
-        ready = {key: r for key, r in rows.items() if np.isfinite(r.get("teacher_minus_nep_GPa", float("nan")))}
-        k_of = {(p, T): k for p, T, k, _ in todo}
-        second = self._run_jobs({key: self._teacher_pressure_job(*key, k_of[key], r) for key, r in ready.items()},
+        second = self._run_jobs({(p, T): self._teacher_pressure_job(p, T, k, rows[(p, T)]) for p, T, k, _ in todo
+                                 if np.isfinite(rows[(p, T)].get("teacher_minus_nep_GPa", float("nan")))},
                                 "teacher_pressure")
         for key, r in rows.items():
             final[key] = self._with_teacher_volume(*key, r, second.get(key))
