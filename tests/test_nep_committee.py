@@ -119,3 +119,21 @@ def test_members_in_local_processes_match_members_in_this_process(tmp_path):
         assert (a.index, a.seed, a.n_train_unique) == (b.index, b.seed, b.n_train_unique)
         assert b.rmse_train["force_meV_A"] == pytest.approx(a.rmse_train["force_meV_A"], rel=1e-4)
     assert one.members[0].rmse_train != one.members[1].rmse_train  # the members do differ
+
+
+def test_the_production_member_is_the_one_with_the_lowest_test_loss():
+    """Ranked by lambda_e RMSE_E + lambda_f RMSE_F + lambda_v RMSE_V on the test split (the training objective),
+    worked by hand here; a member without a test split goes last."""
+    from interforge.nep.committee import MemberResult, rank_members
+
+    def member(i, e, f, v):
+        return MemberResult(index=i, seed=i, nep_path=f"m{i}", backend="neppo", steps=1, wall_s=0.0, n_train=1,
+                            n_train_unique=1, n_test=1, rmse_train={},
+                            rmse_test={"energy_meV_atom": e, "force_meV_A": f, "virial_meV_atom": v})
+
+    members = [member(0, 9.0, 150.0, 30.0), member(1, float("nan"), 100.0, 10.0), member(2, 7.0, 140.0, 30.0),
+               member(3, 20.0, 135.0, 30.0)]
+    # lambda = (1, 1, 1): 189, nan, 177, 185 -> 2, 3, 0, then 1
+    assert rank_members(members, {"lambda_e": 1.0, "lambda_f": 1.0, "lambda_v": 1.0}) == [2, 3, 0, 1]
+    # energy weighted tenfold: 270, nan, 240, 365 -> 2, 0, 3, then 1
+    assert rank_members(members, {"lambda_e": 10.0, "lambda_f": 1.0, "lambda_v": 1.0}) == [2, 0, 3, 1]

@@ -154,3 +154,24 @@ def test_the_density_gates_teacher_volume_is_the_teachers_own_npt_volume(si_nep,
         assert run["teacher_volume_A3_atom"] == pytest.approx(v_direct, rel=0.01)
         assert run["teacher_volume_A3_atom"] / run["volume_A3_atom"] - 1 > 0.025  # the teacher's is larger
         assert run["deviation"] < -0.025
+
+
+def test_the_pressure_gate_reads_the_teachers_known_offset_on_the_npt_frames(si_nep, tmp_path):
+    """A teacher whose pressure is the student's + 0.3 GPa everywhere: the gate, on the teacher's labels of the
+    student's own NPT frames, reads exactly that offset and fails the 0.2 GPa limit. On diamond Si (B ~ 98 GPa)
+    0.3 GPa moves the volume by 0.3 %, below a third of the density gate's 3 %: no NPT at the teacher's pressure
+    is run, and the row says the linear estimate stands."""
+    from interforge.validation.runner import Validator
+
+    _, student = si_nep
+    val = Validator(student, _cfg(), _phases(), _PressureShifted(str(student), 0.3), tmp_path / "val")
+    runs = val.npt_runs({"Si-diamond": 98.0})
+    gate = val._pressure_gate(runs, {}, {})
+    assert gate.value == pytest.approx(0.3, abs=1e-6) and not gate.passed
+    for key, case in gate.detail["nep_npt_frames"].items():
+        assert case["mean_signed_GPa"] == pytest.approx(-0.3, abs=1e-6) and case["n"] == 2
+    for key, run in runs.items():
+        assert "no NPT at the teacher's pressure" in run["teacher_volume_method"]
+        assert run["deviation"] == pytest.approx(-0.3 / 98.0, rel=0.02)  # V_NEP / (V_NEP (1 + dP/B)) - 1
+        phase, T = key.split("@")
+        assert not (val._npt_dir(phase, float(T.rstrip("K"))) / "at_teacher_pressure").exists()

@@ -207,6 +207,12 @@ def test_pressure_gate_sees_a_bias():
     assert G.pressure_gate({"a@600K": [0.15, -0.1, 0.3]}, p_t, 0.2).passed
 
 
+def test_pressure_gate_fails_a_case_without_frames():
+    """A run that stopped before its window has no frame to compare: that case fails, whatever the others read."""
+    g = G.pressure_gate({"a@600K": [0.1], "b@600K": []}, {"a@600K": [0.1], "b@600K": []}, 0.2)
+    assert not g.passed and g.value == pytest.approx(0.0) and g.detail["b@600K"]["n"] == 0
+
+
 def test_phase_order_gate():
     teacher = {"ideal": 0.0, "alpha": 11.0, "beta": 24.0}
     assert G.phase_order_gate({"ideal": 0.0, "alpha": 12.5, "beta": 22.0}, teacher, 3.0).passed

@@ -187,7 +187,8 @@ class ActiveLearner:
                 train = self.training_set()
                 committee = self._train(train, m.dir / "committee", seed, bootstrap=False,
                                         init_models=self._finetune_from(result.final_models))
-                m.mark("train", t.elapsed, models=committee.nep_paths, n_train=len(train), final=True, gate_round=r + 1)
+                m.mark("train", t.elapsed, models=committee.best_first(), n_train=len(train), final=True,
+                       gate_round=r + 1)
             if not m.done("evaluate"):
                 t = Timer()
                 errors = self._evaluate_holdout(m["models"])
@@ -205,11 +206,12 @@ class ActiveLearner:
         if not m.done("train"):
             t = Timer()
             train = self.training_set()
-            # Every member sees every label (no bootstrap): member 0 is the production model, and a
-            # resample would leave about a third of the structures (anchors among them) out of it.
+            # Every member sees every label (no bootstrap): a resample would leave about a third of the
+            # structures (anchors among them) out of the production model, which is the member with the
+            # lowest test loss (listed first).
             committee = self._train(train, m.dir / "committee", self.cfg.project.seed + 1000 * index,
                                     bootstrap=False)
-            m.mark("train", t.elapsed, models=committee.nep_paths, n_train=len(train),
+            m.mark("train", t.elapsed, models=committee.best_first(), n_train=len(train),
                    train_metrics=committee.metrics_path, final=True)
         if not m.done("evaluate"):
             t = Timer()

@@ -64,6 +64,29 @@ class CommitteeResult:
     def nep_paths(self) -> list[str]:
         return [m.nep_path for m in self.members]
 
+    def best_first(self) -> list[str]:
+        """The members' model paths, the one with the lowest test loss first (see :func:`test_loss`)."""
+        return [self.members[i].nep_path for i in rank_members(self.members, self.settings)]
+
+
+def test_loss(member: MemberResult, settings: dict) -> float:
+    """The training objective on the member's test split: lambda_e RMSE_E + lambda_f RMSE_F + lambda_v RMSE_V
+    (meV/atom, meV/Å, meV/atom, as the loss weighs them); NaN without a test split."""
+    r = member.rmse_test
+    return (settings.get("lambda_e", 1.0) * r["energy_meV_atom"] + settings.get("lambda_f", 1.0) * r["force_meV_A"]
+            + settings.get("lambda_v", 0.1) * r["virial_meV_atom"])
+
+
+def rank_members(members: Sequence[MemberResult], settings: dict) -> list[int]:
+    """Member indices, lowest test loss first; members without a finite loss keep their order at the end.
+
+    Members of one committee differ only by seed (and bootstrap): their fits scatter, most in the relative
+    energies that few structures pin (docs/validation.md), and the test split is the independent measure to
+    choose the production model by."""
+    losses = [test_loss(m, settings) for m in members]
+    finite = sorted((i for i, x in enumerate(losses) if np.isfinite(x)), key=lambda i: losses[i])
+    return finite + [i for i, x in enumerate(losses) if not np.isfinite(x)]
+
 
 def load_structures(source) -> list[Atoms]:
     """Labelled structures from a list of Atoms, a :class:`LabelStore`, a ``.db`` path or an
@@ -275,6 +298,8 @@ def train_committee(structures_or_store, out_dir: str | os.PathLike, settings: N
         "zero_force_baseline_meV_A": baseline,
         "members": [{k: v for k, v in asdict(r).items() if k != "history"} for r in members],
         "settings": settings_dict,
+        "test_loss": [test_loss(r, settings_dict) for r in members],
+        "rank_by_test_loss": rank_members(members, settings_dict),
     }
     metrics_path = atomic_write_json(out_dir / "metrics.json", metrics)
     return CommitteeResult(str(out_dir), members, str(metrics_path), str(loss_path), settings_dict, baseline)

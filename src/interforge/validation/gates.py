@@ -36,13 +36,17 @@ def pressure_gate(p_nep: Mapping[str, Sequence[float]], p_teacher: Mapping[str, 
                   threshold_GPa: float) -> Gate:
     """Mean |P_NEP - P_teacher| per case (phase and temperature), GPa; the value is the worst case.
 
-    The mean of the *signed* difference is kept in ``detail`` too: a bias, not noise, is what swells a cell."""
+    The mean of the *signed* difference is kept in ``detail`` too: a bias, not noise, is what swells a cell.
+    A case without frames (a run that stopped before its window) fails the gate."""
     detail = {}
     for key in p_nep:
         d = np.asarray(p_nep[key], float) - np.asarray(p_teacher[key], float)
-        detail[key] = {"mean_abs_GPa": float(np.mean(np.abs(d))), "mean_signed_GPa": float(np.mean(d)), "n": int(d.size)}
-    worst = max((v["mean_abs_GPa"] for v in detail.values()), default=float("nan"))
-    return Gate("pressure", worst, threshold_GPa, _finite(worst) and worst < threshold_GPa, detail)
+        mean_abs, mean = (float(np.mean(np.abs(d))), float(np.mean(d))) if d.size else (float("nan"), float("nan"))
+        detail[key] = {"mean_abs_GPa": mean_abs, "mean_signed_GPa": mean, "n": int(d.size)}
+    values = [v["mean_abs_GPa"] for v in detail.values()]
+    worst = max((x for x in values if _finite(x)), default=float("nan"))
+    ok = bool(values) and all(_finite(x) and x < threshold_GPa for x in values)
+    return Gate("pressure", worst, threshold_GPa, ok, detail)
 
 
 def force_parity(f_nep: np.ndarray, f_teacher: np.ndarray) -> tuple[float, float]:

@@ -122,7 +122,8 @@ class Validator:
         protocol = {k: getattr(self.v, k) for k in ("npt_ps", "npt_equilibration_ps", "npt_target_atoms",
                                                     "npt_equilibration_barostat_tau_fs", "solid_species",
                                                     "n_teacher_frames_npt")}
-        self.npt_key = settings_hash({**protocol, "md": cfg.md.model_dump(), "seed": self.seed})[:8]
+        # "rows": the numbers a run's window.json holds (2: the per-frame pressures of the pressure gate)
+        self.npt_key = settings_hash({**protocol, "md": cfg.md.model_dump(), "seed": self.seed, "rows": 2})[:8]
 
     def cached(self, what: str, atoms: Atoms, compute):
         """A teacher-only result (relaxed energies, NEB barrier, E–V energies) from ``OUT/teacher_cache.json``,
@@ -208,14 +209,14 @@ class Validator:
         # The teacher on NEP frames of the second half: the pressure it would feel at the NEP's volume.
         second = keep[len(keep) // 2:]
         pick = second[np.linspace(0, len(second) - 1, min(self.v.n_teacher_frames_npt, len(second))).astype(int)]
-        dp = []
+        p_t, p_n = [], []
         for i in pick:
             a = rd.atoms(int(i))
             a.calc = self.teacher
-            p_t = _pressure_GPa(a.get_stress())
+            p_t.append(_pressure_GPa(a.get_stress()))
             a.calc = self.nep
-            dp.append(p_t - _pressure_GPa(a.get_stress()))
-        dP = float(np.mean(dp))
+            p_n.append(_pressure_GPa(a.get_stress()))
+        dP = float(np.mean(np.subtract(p_t, p_n)))
         v_nep = float(vols.mean())
         # Teacher volume to first order with the teacher's 0 K modulus: V_t = V_nep (1 + dP / B). Kept for
         # comparison; the hot crystal is softer, so this understates a large deviation (see _teacher_pressure_job).
@@ -224,6 +225,7 @@ class Validator:
                    teacher_volume_linear_A3_atom=v_linear / n, teacher_volume_method="linear, 0 K modulus",
                    deviation=v_nep / v_linear - 1.0, volume_drift=order.volume_drift, lindemann=order.lindemann,
                    teacher_minus_nep_GPa=dP, bulk_modulus_GPa=bulk_modulus_GPa,
+                   teacher_pressure_frames_GPa=p_t, nep_pressure_frames_GPa=p_n,
                    initial_volume_A3_atom=self.phases[phase].get_volume() / len(self.phases[phase]),
                    mean_temperature_K=md["mean_temperature_K"])
         atomic_write_json(done, row)
@@ -242,13 +244,28 @@ class Validator:
         return self._npt_job(phase, T, k, pressure_bar=p0 - row["teacher_minus_nep_GPa"] * 1e4,
                              sub="at_teacher_pressure")
 
+    def _verdict_needs_hot_modulus(self, row: dict) -> bool:
+        """Whether the NPT at the teacher's pressure can change the density verdict of ``row``.
+
+        The linear estimate divides the pressure difference by the teacher's 0 K modulus; the hot crystal is
+        softer, which scales the deviation up by B_0K / B_T: 1.1-2.5 wherever |P_teacher - P_NEP| exceeded
+        0.06 GPa in the demo's validations (docs/validation.md). Below a third of the gate's limit even three
+        times the linear deviation passes, so the second run is spent only where the verdict may depend on it
+        (and where the first run has no pressure, never)."""
+        dev = row.get("deviation", float("nan"))
+        return bool(np.isfinite(row.get("teacher_minus_nep_GPa", float("nan"))) and np.isfinite(dev)
+                    and abs(dev) > self.v.density_max_deviation / 3)
+
     def _with_teacher_volume(self, phase: str, T: float, row: dict, md: dict | None) -> dict:
         """``row`` with the teacher volume from the NEP's NPT at the teacher's pressure (``md``: that run, or None
-        when it failed: the linear estimate stays and the row says so); cached as ``result.json``."""
+        when it failed or was not needed: the linear estimate stays and the row says why); cached as
+        ``result.json``."""
         from interforge.trajectory import TrajectoryReader
 
         row = dict(row)
-        if md is not None and md["stopped_by"] is None:
+        if md is None and "teacher_volume_method" in row and not self._verdict_needs_hot_modulus(row):
+            row["teacher_volume_method"] += " (below a third of the gate's limit: no NPT at the teacher's pressure)"
+        elif md is not None and md["stopped_by"] is None:
             rd = TrajectoryReader(md["trajectory"])
             v_t = float(np.abs(np.linalg.det(rd.cells())).mean()) / len(rd.symbols)
             row.update(teacher_volume_A3_atom=v_t, deviation=row["volume_A3_atom"] / v_t - 1.0,
@@ -297,11 +314,26 @@ class Validator:
                                 if not (self._npt_dir(p, T) / "window.json").is_file()}, "window")
         rows = {(p, T): self._window_row(p, T, b, first.get((p, T))) for p, T, _, b in todo}
         second = self._run_jobs({(p, T): self._teacher_pressure_job(p, T, k, rows[(p, T)]) for p, T, k, _ in todo
-                                 if np.isfinite(rows[(p, T)].get("teacher_minus_nep_GPa", float("nan")))},
-                                "teacher_pressure")
+                                 if self._verdict_needs_hot_modulus(rows[(p, T)])}, "teacher_pressure")
         for key, r in rows.items():
             final[key] = self._with_teacher_volume(*key, r, second.get(key))
         return {f"{p}@{T:g}K": final[(p, T)] for p, T, _, _ in cases}
+
+    def _pressure_gate(self, runs: dict, p_n_holdout: dict, p_t_holdout: dict) -> G.Gate:
+        """The pressure gate on the frames of the NEP's own NPT at each gate temperature, labelled by the teacher.
+
+        Those frames sit where production runs: at T, at the volume the model holds there. The hold-out's
+        teacher NVT runs in the 0 K cell, several per cent denser than either model's volume at T (ideal
+        Li2ZrCl6: 8-9 %), where no production run goes; its numbers stay in the detail as a second view
+        (``holdout_nvt_at_0K_cell``), outside the verdict (docs/validation.md)."""
+        p_n = {k: r.get("nep_pressure_frames_GPa", []) for k, r in runs.items()}
+        p_t = {k: r.get("teacher_pressure_frames_GPa", []) for k, r in runs.items()}
+        gate = G.pressure_gate(p_n, p_t, self.v.pressure_max_GPa)
+        gate.detail = {"nep_npt_frames": gate.detail,
+                       "holdout_nvt_at_0K_cell": G.pressure_gate(p_n_holdout, p_t_holdout, self.v.pressure_max_GPa).detail}
+        gate.note = ("teacher pressure on the NEP's NPT frames at each gate temperature (the state production "
+                     "runs in); the hold-out NVT in the 0 K cell is in the detail")
+        return gate
 
     # -- the whole set ----------------------------------------------------------------------------
     def run(self) -> ValidationRecord:
@@ -326,7 +358,6 @@ class Validator:
         indep, why = self.independent()
         f_n, f_t = np.concatenate(f_n), np.concatenate(f_t)
         gates.append(G.forces_gate(f_n, f_t, v.force_slope_range, v.force_rmse_max_meV_A, indep, why))
-        gates.append(G.pressure_gate(p_n, p_t, v.pressure_max_GPa))
         figures.append(str(_parity_figure(f_t, f_n, self.out / "forces_holdout.png")))
         # 2. E-V with relaxed internal coordinates (teacher and NEP): the bulk modulus and the figure.
         curves = []
@@ -340,6 +371,7 @@ class Validator:
         moduli = {c.phase: c.b_teacher_GPa for c in curves}
         # 3. NEP NPT: density and solid.
         runs = self.npt_runs(moduli)
+        gates.append(self._pressure_gate(runs, p_n, p_t))
         gates.append(G.density_gate(runs, v.density_drift_max, v.density_max_deviation))
         gates.append(G.solid_gate(runs, v.lindemann_max))
         figures.append(str(_volume_figure(runs, self.out / "npt_volumes.png")))
