@@ -58,7 +58,7 @@ def npt_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms], out_dir: P
     a, md, v = cfg.active, cfg.md, cfg.validation
     names = list(v.phases or cfg.production.bulk_phases)
     steps = max(2, int(round(a.gate_md_ps * 1000 / md.timestep_fs)))
-    eq = int(round(v.npt_equilibration_ps * 1000 / md.timestep_fs))
+    eq, _ = v.npt_steps(md.timestep_fs)  # the validation's own equilibration
     every = max(1, steps // (4 * a.gate_frames))
     out: list[Atoms] = []
     for k, (name, T) in enumerate((n, T) for n in names for T in gate_temperatures(cfg)):

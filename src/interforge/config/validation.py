@@ -50,3 +50,10 @@ class ValidationSection(Section):
     solid_species: str = Field("Cl", description="The sublattice whose order tells solid from liquid (the anions).")
     neb_phases: int = Field(1, ge=0, description="Phases whose Li-hop NEB barrier is compared (0 = no barrier gate).")
     relax_steps: int = Field(150, ge=1, description="Step limit of relaxations and NEB in validation.")
+
+    def npt_steps(self, timestep_fs: float) -> tuple[int, int]:
+        """(equilibration, read window) MD steps of each NEP NPT run at ``timestep_fs`` fs: the equilibration
+        is ``npt_equilibration_ps`` of the ``npt_ps``, at most half of them."""
+        total = int(round(self.npt_ps * 1000 / timestep_fs))
+        eq = min(int(round(self.npt_equilibration_ps * 1000 / timestep_fs)), total // 2)
+        return eq, total - eq
