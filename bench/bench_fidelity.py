@@ -1,11 +1,12 @@
 """Fidelity: Li diffusion in alpha-Li2ZrCl6 with the teacher and with a learned NEP, side by side.
 
-Same cell, same temperatures, same thermostat and seeds; NVT at the cell's experimental volume so the
-comparison isolates the force field's dynamics. Prints D(NEP)/D(teacher) per temperature with its error
+Same cell, same temperatures, same thermostat and seeds; NVT in the library's cell (DFT-relaxed, its 0 K
+volume) for both, so the comparison isolates the force fields' dynamics from their volumes. Prints D(NEP)/D(teacher) per temperature with its error
 (per-ion error bars of both, propagated) and Ea(NEP) - Ea(teacher). A benchmark, not a test: at the
-default 3 temperatures x 20 ps on a 27-atom cell the teacher part takes about an hour on 2 cores.
+default 3 temperatures x 20 ps on a 27-atom cell the teacher part takes about an hour on one core
+(``--workers 2`` runs two at once).
 
-    python -m bench fidelity -- MODEL/nep.txt [--ps 20] [--temperatures 600 700 800]
+    python -m bench fidelity -- MODEL/nep.txt [--ps 20] [--temperatures 600 700 800] [--workers 2]
 
 The model's run-time dispersion (its ``nep.dispersion.json``) is applied, as everywhere.
 """
@@ -18,6 +19,28 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+
+def _calculator(name: str, model: str):
+    from interforge.config import InterforgeConfig
+    from interforge.nep import NEPCalculator
+    from interforge.teacher import make_calculator
+
+    return NEPCalculator(model) if name == "nep" else make_calculator(InterforgeConfig().teacher)
+
+
+def _job(name: str, model: str, atoms, T: float, steps: int, seed: int, out: str):
+    """One run in a worker process (single-threaded, so two workers share two cores fairly)."""
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    return _run(atoms, _calculator(name, model), T, steps, seed, out)
 
 
 def _run(atoms, calc, T, steps, seed, out):
@@ -36,16 +59,17 @@ def _run(atoms, calc, T, steps, seed, out):
 
 
 def main(argv: list[str] | None = None) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
     from interforge.active.project import bulk_cell
     from interforge.analysis.diffusion import arrhenius_fit
     from interforge.config import InterforgeConfig
-    from interforge.nep import NEPCalculator
-    from interforge.teacher import make_calculator
 
     p = argparse.ArgumentParser(prog="bench fidelity")
     p.add_argument("model", nargs="?", help="nep.txt (default: demo-output's final model)")
     p.add_argument("--ps", type=float, default=20.0)
     p.add_argument("--temperatures", type=float, nargs="+", default=[600.0, 700.0, 800.0])
+    p.add_argument("--workers", type=int, default=1, help="runs at once, each in a single-threaded process")
     args = p.parse_args(argv or [])
     model = args.model
     if model is None:
@@ -56,12 +80,20 @@ def main(argv: list[str] | None = None) -> None:
     cell = bulk_cell("alpha-Li2ZrCl6", cfg)
     steps = int(args.ps * 1000)
     rows = {"teacher": [], "nep": []}
+    jobs = [(name, T, 100 + k) for k, T in enumerate(args.temperatures) for name in ("teacher", "nep")]
     with tempfile.TemporaryDirectory() as tmp:
-        for k, T in enumerate(args.temperatures):
-            for name, calc in (("nep", NEPCalculator(model)), ("teacher", make_calculator(cfg.teacher))):
-                D, err, wall = _run(cell, calc, T, steps, 100 + k, Path(tmp) / f"{name}_{T:g}")
-                rows[name].append((T, D, err))
-                print(f"{name:8s} {T:6.0f} K  D = {D:.3g} ± {err:.2g} cm²/s  ({wall:.0f} s)", flush=True)
+        if args.workers > 1:
+            with ProcessPoolExecutor(args.workers) as pool:
+                futures = [pool.submit(_job, name, model, cell, T, steps, seed, str(Path(tmp) / f"{name}_{T:g}"))
+                           for name, T, seed in jobs]
+                results = [f.result() for f in futures]
+        else:
+            results = [_run(cell, _calculator(name, model), T, steps, seed, Path(tmp) / f"{name}_{T:g}")
+                       for name, T, seed in jobs]
+        for (name, T, _), (D, err, wall) in zip(jobs, results):
+            print(f"{name:8s} {T:6.0f} K  D = {D:.3g} ± {err:.2g} cm²/s  ({wall:.0f} s)", flush=True)
+        for name in ("teacher", "nep"):
+            rows[name] = [(T, D, err) for (n, T, _), (D, err, _w) in zip(jobs, results) if n == name]
     print(f"\nalpha-Li2ZrCl6, {len(cell)} atoms, NVT {args.ps:g} ps per run, model {model}")
     print(f"{'T (K)':>6}  {'D teacher':>10}  {'D NEP':>10}  {'NEP/teacher':>14}")
     for (T, dt, et), (_, dn, en) in zip(rows["teacher"], rows["nep"]):

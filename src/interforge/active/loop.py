@@ -325,7 +325,7 @@ class ActiveLearner:
             names = list(v.phases or self.cfg.production.bulk_phases)
             phases = {n: bulk_cell(n, self.cfg) for n in names}
             self._independent = holdout_frames(self.cfg, phases, make_calculator(self.cfg.teacher),
-                                               self.workdir / "validation")
+                                               self.workdir / "validation", self.executor)
         return self._independent
 
     def _explore(self, out: Path, models: list[str], seed: int) -> list[dict]:

@@ -339,7 +339,7 @@ class Validator:
         figures: list[str] = []
         # 1. Hold-out frames from independent teacher MD: forces and pressure.
         f_n, f_t, p_n, p_t = [], [], {}, {}
-        for key, frames in holdout_frames(self.cfg, self.phases, self.teacher, self.out).items():
+        for key, frames in holdout_frames(self.cfg, self.phases, self.teacher, self.out, self.executor).items():
             p_n[key], p_t[key] = [], []
             for fr in frames:
                 ev = self.nep.model.evaluate(fr)
@@ -460,18 +460,37 @@ def teacher_frames(cfg: InterforgeConfig, atoms: Atoms, phase: str, T: float, k:
     return read(path, ":")
 
 
-def holdout_frames(cfg: InterforgeConfig, phases: dict[str, Atoms], teacher, out_dir: str | os.PathLike
-                   ) -> dict[str, list[Atoms]]:
+def teacher_frames_job(cfg: InterforgeConfig, atoms: Atoms, phase: str, T: float, k: int,
+                       out_dir: str) -> str:
+    """:func:`teacher_frames` in a worker process, with the project's teacher built there (a teacher
+    calculator does not travel between processes); returns the cached frames' path."""
+    from interforge.teacher import make_calculator
+
+    teacher_frames(cfg, atoms, phase, T, k, make_calculator(cfg.teacher), out_dir)
+    return str(Path(out_dir) / "teacher_frames" / f"{phase}_{T:g}K.xyz")
+
+
+def holdout_frames(cfg: InterforgeConfig, phases: dict[str, Atoms], teacher, out_dir: str | os.PathLike,
+                   executor=None) -> dict[str, list[Atoms]]:
     """Every independent hold-out set of the validation ("phase@TK" → labelled frames), in the
-    Validator's order and with its seeds, so the learning loop and ``validate`` share one cache."""
+    Validator's order and with its seeds, so the learning loop and ``validate`` share one cache. With an
+    ``executor`` the teacher runs not cached yet go to its workers (one per phase and temperature); one
+    that fails there runs here."""
     temps = list(cfg.validation.temperatures_K or cfg.production.bulk_temperatures_K)
     names = list(cfg.validation.phases or cfg.production.bulk_phases)
-    out, k = {}, 0
-    for phase in names:
-        for T in temps:
-            out[f"{phase}@{T:g}K"] = teacher_frames(cfg, phases[phase], phase, T, k, teacher, out_dir)
-            k += 1
-    return out
+    cases = [(phase, T, k) for k, (phase, T) in enumerate((p, T) for p in names for T in temps)]
+    out_dir = Path(out_dir)
+    todo = [c for c in cases if not (out_dir / "teacher_frames" / f"{c[0]}_{c[1]:g}K.xyz").is_file()]
+    if executor is not None and len(todo) > 1:
+        from interforge.workflow.ledger import Ledger, Task, run_tasks
+
+        tasks = [Task(name=f"{p}_{T:g}K", fn=teacher_frames_job, args=(cfg, phases[p], p, T, k, str(out_dir)),
+                      spec={"phase": p, "T": T, "k": k, "teacher": cfg.teacher.model_dump(mode="json")})
+                 for p, T, k in todo]
+        for (p, T, _), o in zip(todo, run_tasks(executor, Ledger(out_dir / "teacher_md" / "ledger"), tasks)):
+            if o.state != "done":
+                log.warning("hold-out teacher MD of %s at %g K failed in its worker (%s); running it here", p, T, o.error)
+    return {f"{p}@{T:g}K": teacher_frames(cfg, phases[p], p, T, k, teacher, out_dir) for p, T, k in cases}
 
 
 def _model_key(model_path: str) -> str:
