@@ -27,6 +27,9 @@ from interforge.config import InterforgeConfig
 log = logging.getLogger(__name__)
 
 NPT_GATES = ("density", "pressure", "solid", "forces")
+# one gate of each kind of data: NPT frames, relaxed polymorphs, NEB bands (what an iteration labels with
+# [active] gate_data_each_iteration)
+ALL_GATE_DATA = ("density", "phase_order", "barrier")
 
 
 def _bare(atoms: Atoms, origin: str) -> Atoms:
@@ -43,38 +46,68 @@ def gate_temperatures(cfg: InterforgeConfig) -> list[float]:
 
 
 def npt_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms], out_dir: Path,
-               seed: int) -> list[Atoms]:
+               seed: int, executor=None) -> list[Atoms]:
     """``gate_frames`` frames of a NEP NPT run (``gate_md_ps``) per validation phase and gate-round
     temperature, on the validation's supercell, after the validation's own NPT equilibration
     (``[validation] npt_equilibration_ps`` with its fast barostat).
 
     The frames must sit at the volume the model holds at T, which is what the density gate judges: from
     the 0 K cell the production barostat needs picoseconds to get there, and frames taken on the way (as
-    before 2026-11-30, from the second half of 2 ps) teach the model a volume it never stays at."""
+    before 2026-11-30, from the second half of 2 ps) teach the model a volume it never stays at.
+
+    With an ``executor`` and a model file behind ``calc`` (an :class:`~interforge.nep.NEPCalculator`), the runs go
+    to its workers; a run that fails there runs here."""
     from interforge.structures.supercell import supercell_for
     from interforge.trajectory import TrajectoryReader
-    from interforge.validation.runner import bulk_npt
 
     a, md, v = cfg.active, cfg.md, cfg.validation
     names = list(v.phases or cfg.production.bulk_phases)
     steps = max(2, int(round(a.gate_md_ps * 1000 / md.timestep_fs)))
     eq, _ = v.npt_steps(md.timestep_fs)  # the validation's own equilibration
     every = max(1, steps // (4 * a.gate_frames))
+    cases = [(name, T, seed + k, supercell_for(phases[name], max(v.npt_target_atoms, len(phases[name]))))
+             for k, (name, T) in enumerate((n, T) for n in names for T in gate_temperatures(cfg))]
+    runs = _npt_runs(calc, cases, cfg, out_dir, steps, every, eq, executor)
     out: list[Atoms] = []
-    for k, (name, T) in enumerate((n, T) for n in names for T in gate_temperatures(cfg)):
-        cell = supercell_for(phases[name], max(v.npt_target_atoms, len(phases[name])))
-        res = bulk_npt(cell, calc, md, T, steps, out_dir / "npt" / f"{name}_{T:g}K", every, seed + k,
-                       eq, v.npt_equilibration_barostat_tau_fs)
-        rd = TrajectoryReader(res.trajectory_path)
+    for (name, T, _, _), (trajectory, stopped_by) in zip(cases, runs):
+        rd = TrajectoryReader(trajectory)
         window = np.arange(1, rd.n_frames)  # frame 0 is the equilibration's last state
         if len(window) == 0:
             continue
         pick = np.unique(window[np.linspace(0, len(window) - 1, a.gate_frames).astype(int)])
         out += [_bare(rd.atoms(int(i)), f"gate/npt/{name}@{T:g}K#{int(i)}") for i in pick]
-        if res.stopped_by:
-            log.warning("gate round: NEP NPT of %s at %g K stopped (%s); its frames are labelled all the same",
-                        name, T, res.stopped_by)
+        if stopped_by:
+            log.warning("gate data: NEP NPT of %s at %g K stopped (%s); its frames are labelled all the same",
+                        name, T, stopped_by)
     return out
+
+
+def _npt_runs(calc, cases: list, cfg: InterforgeConfig, out_dir: Path, steps: int, every: int, eq: int,
+              executor=None) -> list[tuple[str, str | None]]:
+    """(trajectory, stopped_by) of the NEP NPT of each (name, T, seed, cell) case, in order."""
+    from interforge.validation.runner import bulk_npt, nep_npt_md
+
+    tau = cfg.validation.npt_equilibration_barostat_tau_fs
+    folder = {(n, T): out_dir / "npt" / f"{n}_{T:g}K" for n, T, _, _ in cases}
+    done: dict = {}
+    path = getattr(calc, "path", None)
+    if executor is not None and path is not None and len(cases) > 1:
+        from interforge.workflow.ledger import Ledger, Task, run_tasks
+
+        md = cfg.md.model_dump()
+        tasks = [Task(name=f"{n}_{T:g}K", fn=nep_npt_md, spec={"model": str(path), "T": T, "seed": s, "phase": n},
+                      args=(str(path), cell, str(folder[(n, T)]), T, steps, every, s, md, eq, tau))
+                 for n, T, s, cell in cases]
+        for (n, T, _, _), o in zip(cases, run_tasks(executor, Ledger(out_dir / "npt" / "ledger"), tasks)):
+            if o.state == "done":
+                done[(n, T)] = (o.result["trajectory"], o.result["stopped_by"])
+            else:
+                log.warning("gate data: NEP NPT of %s at %g K failed in its worker (%s); running it here", n, T, o.error)
+    for n, T, s, cell in cases:
+        if (n, T) not in done:
+            res = bulk_npt(cell, calc, cfg.md, T, steps, folder[(n, T)], every, s, eq, tau)
+            done[(n, T)] = (str(res.trajectory_path), res.stopped_by)
+    return [done[(n, T)] for n, T, _, _ in cases]
 
 
 def relaxed_frames(calc, cfg: InterforgeConfig, polymorphs: dict[str, Atoms]) -> list[Atoms]:
@@ -107,13 +140,14 @@ def neb_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms]) -> list[At
 
 
 def gate_structures(failed: list[str], calc, cfg: InterforgeConfig, phases: dict[str, Atoms],
-                    out_dir: str | Path, seed: int) -> list[Atoms]:
+                    out_dir: str | Path, seed: int, executor=None) -> list[Atoms]:
     """Unlabelled structures aimed at the ``failed`` gates (see the module docstring); ``calc`` is the model
-    being mended (an ASE calculator: a :class:`~interforge.nep.NEPCalculator` in the loop)."""
+    being mended (an ASE calculator: a :class:`~interforge.nep.NEPCalculator` in the loop); ``executor`` runs
+    the NPT runs in its workers."""
     out_dir = Path(out_dir)
     out: list[Atoms] = []
     if any(g in NPT_GATES for g in failed):
-        out += npt_frames(calc, cfg, phases, out_dir, seed)
+        out += npt_frames(calc, cfg, phases, out_dir, seed, executor)
     if "phase_order" in failed:
         formula = {n: a.get_chemical_formula(empirical=True) for n, a in phases.items()}
         poly = {n: a for n, a in phases.items() if list(formula.values()).count(formula[n]) > 1}

@@ -19,6 +19,7 @@ from ase import Atoms
 from ase.io import read, write
 
 from interforge.active.explore import run_exploration
+from interforge.active.gated import ALL_GATE_DATA, gate_structures
 from interforge.active.manifest import Manifest, Timer
 from interforge.active.schedule import exploration_tasks
 from interforge.active.select import Candidates, collect_candidates, random_selection, select_for_labelling
@@ -78,6 +79,7 @@ class ActiveLearner:
         self.structure_paths = self._freeze_structures(structures)
         self.holdout_hashes = self._freeze_holdout()
         self._independent: dict[str, list[Atoms]] | None = None  # the validation's frames, read on first use
+        self._cells: dict[str, Atoms] | None = None  # the project's bulk cells, built on first use
 
     # -- fixed inputs ---------------------------------------------------------------------
     def _freeze_structures(self, structures: dict[str, Atoms]) -> dict[str, str]:
@@ -143,18 +145,10 @@ class ActiveLearner:
         """Validate the final model; while a gate fails and rounds are left, label what the failing gates
         measure (:mod:`interforge.active.gated`), train a new final committee on every label and validate
         it. Each round is a resumable step list in ``WORKDIR/gates/NN``."""
-        from interforge.active.gated import gate_structures
-        from interforge.nep import NEPCalculator
-        from interforge.validation.project import project_phases, validate_in_project
+        from interforge.validation.project import validate_in_project
 
         rounds = self.cfg.active.gate_rounds
-        phases: dict = {}
-
-        def project_cells() -> dict:  # built once, on first need (a resumed loop may need none)
-            if not phases:
-                phases.update(project_phases(self.cfg))
-            return phases
-
+        project_cells = self._project_cells
         for r in range(rounds + 1):
             m = Manifest(self.workdir / "gates" / f"{r:02d}", r)
             model = result.final_models[0]
@@ -174,7 +168,10 @@ class ActiveLearner:
             seed = self.cfg.project.seed + 7000 + 100 * r
             if not m.done("data"):
                 t = Timer()
-                frames = gate_structures(failed, NEPCalculator(model), self.cfg, project_cells(), m.dir, seed)
+                from interforge.nep import NEPCalculator
+
+                frames = gate_structures(failed, NEPCalculator(model), self.cfg, project_cells(), m.dir, seed,
+                                         self.executor)
                 _write_xyz(frames, m.dir / "gate_structures.xyz")
                 m.mark("data", t.elapsed, n_gate_structures=len(frames), failed=failed)
             if not m.done("label"):
@@ -265,12 +262,32 @@ class ActiveLearner:
                    n_selected=len(sel.structures), selected_origins=sel.origins,
                    converged=sel.n_candidates == 0)
 
+        if self.cfg.active.gate_data_each_iteration and not m.done("gate_data"):
+            t = Timer()
+            from interforge.nep import NEPCalculator
+
+            frames = gate_structures(list(ALL_GATE_DATA), NEPCalculator(models[0]), self.cfg, self._project_cells(),
+                                     d, seed + 500, self.executor)
+            _write_xyz(frames, d / "gate_structures.xyz")
+            m.mark("gate_data", t.elapsed, n_gate_structures=len(frames))
+
         if not m.done("label"):
             t = Timer()
             selected = read(d / "selected.xyz", ":") if m["n_selected"] else []
             n_ok, n_failed = self._label(selected, i)
+            if m.done("gate_data") and m["n_gate_structures"]:
+                g_ok, g_failed = self._label(read(d / "gate_structures.xyz", ":"), i, stage="gate")
+                n_ok, n_failed = n_ok + g_ok, n_failed + g_failed
             m.mark("label", t.elapsed, n_labelled=n_ok, n_failed=n_failed)
         return m
+
+    def _project_cells(self) -> dict:
+        """Name → bulk cell of every project and validation phase, built once (a resumed loop may need none)."""
+        if self._cells is None:
+            from interforge.validation.project import project_phases
+
+            self._cells = project_phases(self.cfg)
+        return self._cells
 
     # -- steps ---------------------------------------------------------------------------
     def _finetune_from(self, models: list[str]) -> list[str] | None:

@@ -44,6 +44,13 @@ class ActiveSection(Section):
         "gate-directed rounds label what the failing gates measure (the model's own NPT frames, relaxed polymorphs, "
         "NEB bands; docs/active.md), retrain and validate again. 0 = validate once and stop.",
     )
+    gate_data_each_iteration: bool = Field(
+        False,
+        description="Every query-by-committee iteration also labels what the gates measure, as a gate round does (its "
+        "first member's NPT frames at the gate temperatures plus the offset, its relaxed polymorphs, its NEB bands of "
+        "other hops), before any gate has failed. The committee's picks rarely land on the bulk phases at production "
+        "temperatures, where the members agree and are wrong together (docs/validation.md).",
+    )
     gate_md_ps: float = Field(2.0, gt=0, description="Gate rounds: NEP NPT per validation phase and temperature, ps.")
     gate_frames: int = Field(4, ge=1, description="Gate rounds: frames per NEP NPT run taken for labelling (second half).")
     gate_temperature_offset_K: float = Field(
@@ -62,7 +69,7 @@ class ActiveSection(Section):
 
     @model_validator(mode="after")
     def _gate_offset(self):
-        if self.gate_rounds and self.gate_temperature_offset_K == 0:
+        if (self.gate_rounds or self.gate_data_each_iteration) and self.gate_temperature_offset_K == 0:
             raise ValueError("gate_temperature_offset_K must not be 0: gate-round frames at a gate temperature "
                              "would break the independence of the force gate's hold-out")
         return self
