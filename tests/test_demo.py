@@ -58,6 +58,10 @@ def test_tiny_demo_resumes_after_a_kill_and_reports(tmp_path):
     assert gate0["n_gate_structures"] > 0 and gate0["n_labelled"] == gate0["n_gate_structures"]
     assert manifest["learn"]["final_models"] == gate0["models"]
     assert manifest["validate"]["model"] == str(Path(gate0["models"][0]).resolve())
+    # every iteration labelled gate data as well as the committee's picks (tiny.toml: gate_data_each_iteration)
+    it0 = json.loads((out / "iterations" / "000" / "manifest.json").read_text())
+    assert "gate_data" in it0["steps_done"] and it0["n_gate_structures"] > 0
+    assert it0["n_labelled"] + it0["n_failed"] == it0["n_selected"] + it0["n_gate_structures"]
 
     done = subprocess.run([*cmd, "--force"], env=env, capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stderr[-3000:]

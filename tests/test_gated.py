@@ -116,3 +116,35 @@ def test_only_the_failed_gates_get_data(tmp_path):
     assert {f.info["origin"].split("/")[1] for f in only_barrier} == {"neb"}
     # a phase order needs polymorphs: one phase alone has none
     assert gate_structures(["phase_order"], lj(), c, phases, tmp_path, 1) == []
+
+
+def test_npt_frames_from_a_pool_equal_those_run_here(nep_fixture_dir, tmp_path):
+    """A model file behind the calculator: the NPT runs go to the pool's workers (each builds the model again)
+    and give the serial runs' frames, seed for seed."""
+    from interforge.nep import NEPCalculator
+    from interforge.workflow.executor import PoolExecutor
+
+    c = config_from_dict({
+        "validation": {"phases": ["Si"], "temperatures_K": [500.0, 700.0], "npt_target_atoms": 8,
+                       "npt_equilibration_ps": 0.02},
+        "production": {"bulk_phases": ["Si"]},
+        "active": {"gate_md_ps": 0.04, "gate_frames": 2},
+        "md": {"timestep_fs": 1.0},
+    })
+    model = NEPCalculator(nep_fixture_dir / "Si_2022_NEP4_5body.txt")
+    si = {"Si": bulk("Si", "diamond", a=5.43, cubic=True)}
+    here = npt_frames(model, c, si, tmp_path / "here", seed=5)
+    with PoolExecutor(2) as pool:
+        pooled = npt_frames(model, c, si, tmp_path / "pool", seed=5, executor=pool)
+    assert [f.info["origin"] for f in here] == [f.info["origin"] for f in pooled] and len(here) == 4
+    for a, b in zip(here, pooled):
+        np.testing.assert_allclose(a.positions, b.positions, atol=1e-8)
+        np.testing.assert_allclose(a.cell[:], b.cell[:], atol=1e-8)
+    assert (tmp_path / "pool" / "npt" / "ledger").is_dir()
+
+
+def test_gate_data_each_iteration_needs_an_offset():
+    """Frames at a gate temperature would make the force gate's hold-out a neighbour of training data."""
+    with pytest.raises(ConfigError, match="gate_temperature_offset_K"):
+        cfg(gate_rounds=0, gate_data_each_iteration=True, gate_temperature_offset_K=0.0)
+    cfg(gate_rounds=0, gate_temperature_offset_K=0.0)  # neither gate rounds nor gate data: any offset

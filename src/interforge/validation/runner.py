@@ -151,7 +151,7 @@ class Validator:
 
         a, s = self.cfg.active, self.cfg.sampling
         used = set(s.temperatures_K) | set(a.nvt_temperatures_K) | set(a.npt_temperatures_K)
-        if a.gate_rounds:
+        if a.gate_rounds or a.gate_data_each_iteration:
             used |= set(gate_temperatures(self.cfg))
         clash = sorted(set(self.temps) & used)
         if clash:
