@@ -191,7 +191,11 @@ class Demo:
                       args=(r["structure"], model, r["ensemble"], r["T"], r["steps"], dump, self.cfg.md,
                             self.cfg.project.seed + k), pass_task_dir=True)
                  for k, r in enumerate(runs)]
-        outcomes = run_tasks(self._executor, Ledger(self.out / "md"), tasks, progress=True)
+        # The longest runs first (atoms x steps): the interface run is several bulk runs long, and started
+        # last it would run alone on one core at the end while the other waits.
+        order = sorted(range(len(runs)), key=lambda k: -_n_atoms(runs[k]["structure"]) * runs[k]["steps"])
+        ran = run_tasks(self._executor, Ledger(self.out / "md"), [tasks[k] for k in order], progress=True)
+        outcomes = [o for _, o in sorted(zip(order, ran), key=lambda pair: pair[0])]
         out = []
         for r, o in zip(runs, outcomes):
             row = {**r, "state": o.state, "error": o.error}
@@ -211,6 +215,12 @@ class Demo:
 
         path = write_demo_report(self)
         return {"path": str(path)}
+
+
+def _n_atoms(path: str) -> int:
+    from ase.io import read
+
+    return len(read(path))
 
 
 def run_demo(out_dir: str | Path, scale: str = "laptop", force: bool = False) -> DemoResult:
