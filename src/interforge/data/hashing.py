@@ -26,13 +26,27 @@ def structure_hash(atoms: Atoms) -> str:
     h.update(np.round(np.asarray(atoms.cell), HASH_DECIMALS).astype(np.float64).tobytes())
     h.update(np.ascontiguousarray(frac, dtype=np.float64).tobytes())
     h.update(np.asarray(atoms.pbc, dtype=bool).tobytes())
-    return h.hexdigest()[:20]
+    return text_safe(h.hexdigest()[:20])
 
 
 def settings_hash(settings: dict[str, Any] | None) -> str:
     """A 16-hex-digit hash of a settings mapping (key order does not matter)."""
     text = json.dumps(settings or {}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return text_safe(hashlib.sha256(text.encode()).hexdigest()[:16])
+
+
+def text_safe(digest: str) -> str:
+    """``digest`` unchanged unless it reads as a number, then with its first character replaced by ``x``.
+
+    ASE's database refuses a text value that reads as an int or a float, and about one hex digest in
+    5,000 does (only decimal digits, or digits and one ``e``: "39824477667166832080", "12e4..."): the
+    label store could not hold such a structure. No stored hash was ever of that form, so mapping them
+    keeps every existing hash."""
+    try:
+        float(digest)
+    except ValueError:
+        return digest
+    return "x" + digest[1:]
 
 
 def split_fraction(struct_hash: str, salt: int | str = 0) -> float:

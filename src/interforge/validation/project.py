@@ -27,4 +27,5 @@ def validate_in_project(cfg: InterforgeConfig, workdir: str | os.PathLike, model
 
     out = Path(out_dir) if out_dir else Path(workdir) / "validation"
     phases = phases if phases is not None else project_phases(cfg)
-    return Validator(model_path, cfg, phases, make_calculator(cfg.teacher), out, executor).run()
+    return Validator(model_path, cfg, phases, make_calculator(cfg.teacher), out, executor,
+                     teacher_is_project_teacher=True).run()

@@ -93,10 +93,12 @@ def _label(atoms: Atoms, calc) -> Atoms:
 
 class Validator:
     """Runs the gates for one model. ``phases``: name → bulk cell (all library phases of the project, for
-    the phase order); ``teacher``: an ASE calculator; ``out_dir``: the cache and the outputs."""
+    the phase order); ``teacher``: an ASE calculator; ``out_dir``: the cache and the outputs.
+    ``teacher_is_project_teacher``: ``teacher`` is ``cfg.teacher``'s calculator, so the executor's workers may
+    build it again for the hold-out runs (a teacher passed in by other means runs here)."""
 
     def __init__(self, model_path: str | os.PathLike, cfg: InterforgeConfig, phases: dict[str, Atoms], teacher,
-                 out_dir: str | os.PathLike, executor=None):
+                 out_dir: str | os.PathLike, executor=None, teacher_is_project_teacher: bool = False):
         from interforge.nep import NEPCalculator
 
         self.model_path = str(Path(model_path).resolve())
@@ -116,6 +118,7 @@ class Validator:
         self.md_phases = names
         self.seed = cfg.project.seed + self.v.seed_offset
         self.executor = executor  # runs the NEP NPT MD (None: here, one after another)
+        self.teacher_executor = executor if teacher_is_project_teacher else None
         # ...and the protocol of the NPT runs: another run length, cell or barostat recomputes them
         from interforge.data import settings_hash
 
@@ -339,7 +342,7 @@ class Validator:
         figures: list[str] = []
         # 1. Hold-out frames from independent teacher MD: forces and pressure.
         f_n, f_t, p_n, p_t = [], [], {}, {}
-        for key, frames in holdout_frames(self.cfg, self.phases, self.teacher, self.out, self.executor).items():
+        for key, frames in holdout_frames(self.cfg, self.phases, self.teacher, self.out, self.teacher_executor).items():
             p_n[key], p_t[key] = [], []
             for fr in frames:
                 ev = self.nep.model.evaluate(fr)
@@ -474,8 +477,9 @@ def holdout_frames(cfg: InterforgeConfig, phases: dict[str, Atoms], teacher, out
                    executor=None) -> dict[str, list[Atoms]]:
     """Every independent hold-out set of the validation ("phase@TK" → labelled frames), in the
     Validator's order and with its seeds, so the learning loop and ``validate`` share one cache. With an
-    ``executor`` the teacher runs not cached yet go to its workers (one per phase and temperature); one
-    that fails there runs here."""
+    ``executor`` the teacher runs not cached yet go to its workers (one per phase and temperature), which
+    build ``cfg.teacher`` there: pass one only when ``teacher`` is that calculator. One that fails there runs
+    here."""
     temps = list(cfg.validation.temperatures_K or cfg.production.bulk_temperatures_K)
     names = list(cfg.validation.phases or cfg.production.bulk_phases)
     cases = [(phase, T, k) for k, (phase, T) in enumerate((p, T) for p in names for T in temps)]
