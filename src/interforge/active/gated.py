@@ -84,30 +84,21 @@ def npt_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms], out_dir: P
 
 def _npt_runs(calc, cases: list, cfg: InterforgeConfig, out_dir: Path, steps: int, every: int, eq: int,
               executor=None) -> list[tuple[str, str | None]]:
-    """(trajectory, stopped_by) of the NEP NPT of each (name, T, seed, cell) case, in order."""
-    from interforge.validation.runner import bulk_npt, nep_npt_md
+    """(trajectory, stopped_by) of the NEP NPT of each (name, T, seed, cell) case, in order: with a model file
+    behind ``calc`` through :func:`~interforge.validation.runner.run_npt_jobs` (the executor's workers when
+    there is one), else here with ``calc``."""
+    from interforge.validation.runner import bulk_npt, run_npt_jobs
 
     tau = cfg.validation.npt_equilibration_barostat_tau_fs
     folder = {(n, T): out_dir / "npt" / f"{n}_{T:g}K" for n, T, _, _ in cases}
-    done: dict = {}
     path = getattr(calc, "path", None)
-    if executor is not None and path is not None and len(cases) > 1:
-        from interforge.workflow.ledger import Ledger, Task, run_tasks
-
+    if path is not None:
         md = cfg.md.model_dump()
-        tasks = [Task(name=f"{n}_{T:g}K", fn=nep_npt_md, spec={"model": str(path), "T": T, "seed": s, "phase": n},
-                      args=(str(path), cell, str(folder[(n, T)]), T, steps, every, s, md, eq, tau))
-                 for n, T, s, cell in cases]
-        for (n, T, _, _), o in zip(cases, run_tasks(executor, Ledger(out_dir / "npt" / "ledger"), tasks)):
-            if o.state == "done":
-                done[(n, T)] = (o.result["trajectory"], o.result["stopped_by"])
-            else:
-                log.warning("gate data: NEP NPT of %s at %g K failed in its worker (%s); running it here", n, T, o.error)
-    for n, T, s, cell in cases:
-        if (n, T) not in done:
-            res = bulk_npt(cell, calc, cfg.md, T, steps, folder[(n, T)], every, s, eq, tau)
-            done[(n, T)] = (str(res.trajectory_path), res.stopped_by)
-    return [done[(n, T)] for n, T, _, _ in cases]
+        jobs = {(n, T): (str(path), cell, str(folder[(n, T)]), T, steps, every, s, md, eq, tau) for n, T, s, cell in cases}
+        done = run_npt_jobs(jobs, executor, out_dir / "npt" / "ledger", "gate", {"model": str(path)})
+        return [(done[(n, T)]["trajectory"], done[(n, T)]["stopped_by"]) for n, T, _, _ in cases]
+    runs = [bulk_npt(cell, calc, cfg.md, T, steps, folder[(n, T)], every, s, eq, tau) for n, T, s, cell in cases]
+    return [(str(r.trajectory_path), r.stopped_by) for r in runs]
 
 
 def relaxed_frames(calc, cfg: InterforgeConfig, polymorphs: dict[str, Atoms]) -> list[Atoms]:

@@ -75,9 +75,9 @@ def gates_section(val: dict, forced: list[str] | None = None, refused_word: str 
     rows = [{"gate": k, "value": g["value"], "threshold": g["threshold"], "passed": g["passed"],
              "also": g.get("note", "")} for k, g in val.get("gates", {}).items()]
     dis = val.get("dispersion")
-    notes = [head, "Each gate compares the NEP with its teacher on data it was not trained on: force parity and "
-             "pressure on frames of independent teacher MD, the NEP's NPT volume against the teacher's estimate at "
-             "the same temperature, anion-sublattice order, relaxed phase energies and a Li-hop NEB barrier.",
+    notes = [head, "Each gate compares the NEP with its teacher on data it was not trained on: force parity on "
+             "frames of independent teacher MD, the teacher's pressure on frames of the NEP's own NPT at each gate "
+             "temperature, the NEP's NPT volume against the teacher's estimate at the same temperature, anion-sublattice order, relaxed phase energies and a Li-hop NEB barrier.",
              f"Run-time dispersion: {'D3(BJ) ' + str(dis) if dis else 'none'}."]
     figs = [f for p in val.get("figures", []) for f in figure_if_file(p, Path(p).stem.replace("_", " "), folder)]
     return Section("Validation gates", paragraphs=notes, tables=[("gates", rows)], figures=figs)

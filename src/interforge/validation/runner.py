@@ -272,26 +272,9 @@ class Validator:
         return row
 
     def _run_jobs(self, jobs: dict, stage: str) -> dict:
-        """Run ``jobs`` ((phase, T) → :func:`nep_npt_md` arguments) through the executor when there is one, else
-        here; returns (phase, T) → its result. A job that fails in its worker is run here."""
-        from interforge.workflow.ledger import Ledger, Task, run_tasks
-
-        out = {}
-        if jobs and self.executor is not None:
-            keys = list(jobs)
-            tasks = [Task(name=f"{p}_{T:g}K_{stage}", fn=nep_npt_md, args=jobs[(p, T)],
-                          spec={"model": self.model_key, "phase": p, "T": T, "stage": stage}) for p, T in keys]
-            ledger = Ledger(self.out / "nep_npt" / self.model_key / self.npt_key / f"ledger_{stage}")
-            for key, o in zip(keys, run_tasks(self.executor, ledger, tasks)):
-                if o.state == "done":
-                    out[key] = o.result
-                else:
-                    log.warning("validation NPT %s at %g K (%s) failed in its worker (%s); running it here",
-                                key[0], key[1], stage, o.error)
-        for key, args in jobs.items():
-            if key not in out:
-                out[key] = nep_npt_md(*args)
-        return out
+        """:func:`run_npt_jobs` with this model's ledger for ``stage``."""
+        ledger = self.out / "nep_npt" / self.model_key / self.npt_key / f"ledger_{stage}"
+        return run_npt_jobs(jobs, self.executor, ledger, stage, {"model": self.model_key})
 
     def npt_runs(self, moduli: dict[str, float]) -> dict[str, dict]:
         """Every NEP NPT run ("phase@TK" → numbers): the run at P0, the teacher's pressure on its frames, then
@@ -419,6 +402,29 @@ def bulk_npt(cell: Atoms, calc, md, T: float, steps: int, out_dir, every: int, s
                                        equilibration_steps=equilibration_steps,
                                        equilibration_barostat_tau_fs=equilibration_tau_fs)
     return run_with(cell, calc, settings, steps, out_dir)
+
+
+def run_npt_jobs(jobs: dict, executor, ledger_dir: str | os.PathLike, stage: str, spec: dict | None = None) -> dict:
+    """Run ``jobs`` ((phase, T) → :func:`nep_npt_md` arguments) through ``executor`` when there is one (its
+    ledger in ``ledger_dir``; ``spec`` joins each task's identity), else here; returns (phase, T) → its result.
+    A job that fails in its worker is run here."""
+    from interforge.workflow.ledger import Ledger, Task, run_tasks
+
+    out = {}
+    if jobs and executor is not None:
+        keys = list(jobs)
+        tasks = [Task(name=f"{p}_{T:g}K_{stage}", fn=nep_npt_md, args=jobs[(p, T)],
+                      spec={**(spec or {}), "phase": p, "T": T, "stage": stage}) for p, T in keys]
+        for key, o in zip(keys, run_tasks(executor, Ledger(ledger_dir), tasks)):
+            if o.state == "done":
+                out[key] = o.result
+            else:
+                log.warning("NEP NPT %s at %g K (%s) failed in its worker (%s); running it here",
+                            key[0], key[1], stage, o.error)
+    for key, args in jobs.items():
+        if key not in out:
+            out[key] = nep_npt_md(*args)
+    return out
 
 
 def nep_npt_md(model_path: str, cell: Atoms, run_dir: str, T: float, steps: int, every: int, seed: int,
