@@ -84,3 +84,42 @@ def test_stage_weights_mark_only_the_named_stage_and_keep_the_callers_atoms():
     assert out[1].get_potential_energy() == -1.0  # the labels travel with the weighted copy
     assert "weight" not in data[1].info  # the store's Atoms are untouched
     assert fit_labels(data, None, {}) == data
+
+
+def test_li_vacancy_cells_lose_their_energy_weight_and_charge_balanced_cells_keep_it():
+    """A Li2ZrCl6 cell with one Li removed (Li5Zr3Cl18) has no charge-balanced oxidation states; the stoichiometric
+    cell, ZrO2, the ZrO2/Li2ZrCl6 interface composition and an element do."""
+    from interforge.nep.committee import charge_balanced
+
+    assert not charge_balanced("Li5Zr3Cl18") and not charge_balanced("Li3Zr2Cl12")
+    assert all(charge_balanced(f) for f in ("Li6Zr3Cl18", "Zr4O8", "Li4Zr5O6Cl12", "Cu4"))
+    stoich = Atoms("Li2ZrCl6", positions=np.random.default_rng(0).random((9, 3)) * 5, cell=[6, 6, 6], pbc=True)
+    vacancy = stoich[1:]
+    data = []
+    for a in (stoich, vacancy):
+        a.calc = SinglePointCalculator(a, energy=-1.0, forces=np.zeros((len(a), 3)))
+        a.info["stage"] = "anchor"
+        data.append(a)
+    out = fit_labels(data, None, {}, charged_energy_weight=0.0)
+    assert "energy_weight" not in out[0].info and out[0] is data[0]
+    assert out[1].info["energy_weight"] == 0.0 and out[1].info["weight"] == 1.0
+    assert "energy_weight" not in data[1].info
+    both = fit_labels(data, None, {"anchor": 3.0}, charged_energy_weight=0.0)
+    assert both[1].info["weight"] == 3.0 and both[1].info["energy_weight"] == 0.0
+    assert fit_labels(data, None, {}, charged_energy_weight=None) == data
+
+
+def test_gpumd_train_xyz_carries_the_per_structure_weights(tmp_path):
+    """GPUMD's nep reads `weight=` and `energy_weight=` on each frame's comment line; ASE's extxyz reader
+    (independent of our writer) must find them as frame info."""
+    from ase.io import read
+
+    from interforge.data import write_gpumd_xyz
+
+    a = bulk("Cu", "fcc", a=3.6)
+    b = a.copy()
+    b.info.update(weight=2.5, energy_weight=0.0)
+    write_gpumd_xyz([(a, -1.0, np.zeros((1, 3)), None), (b, -2.0, np.zeros((1, 3)), None)], tmp_path / "train.xyz")
+    frames = read(tmp_path / "train.xyz", index=":")
+    assert "weight" not in frames[0].info and "energy_weight" not in frames[0].info
+    assert frames[1].info["weight"] == 2.5 and frames[1].info["energy_weight"] == 0.0

@@ -104,35 +104,58 @@ def li_hop_endpoints(atoms: Atoms, max_hop_A: float = 4.0) -> tuple[Atoms, Atoms
     return initial, final, float(d[k])
 
 
-def neb_barrier(initial: Atoms, final: Atoms, calc_factory, n_images: int = 5, fmax: float = 0.1,
-                steps: int = 150) -> tuple[float, list[float]]:
-    """Climbing-image NEB barrier (eV) with endpoints relaxed at fixed cell. ``calc_factory()`` is called
-    once per image; it may return the same calculator every time (images are evaluated in turn).
-    Returns (barrier, energies of the images relative to the first)."""
-    images = neb_band(initial, final, calc_factory, n_images, fmax, steps)
-    energies = [float(im.get_potential_energy()) for im in images]
-    return max(energies) - energies[0], [e - energies[0] for e in energies]
+@dataclass
+class NEBBand:
+    """A relaxed Li-hop band: the images (endpoints included, calculators attached), their energies relative
+    to the first (eV), the forward barrier (eV) and whether both stages reached their force limit."""
+
+    images: list
+    energies: list[float]
+    barrier_eV: float
+    converged: bool
 
 
-def neb_band(initial: Atoms, final: Atoms, calc_factory, n_images: int = 5, fmax: float = 0.1,
-             steps: int = 150) -> list[Atoms]:
-    """The relaxed climbing-image band (endpoints included, calculators attached) of :func:`neb_barrier`."""
+def neb_run(initial: Atoms, final: Atoms, calc_factory, n_images: int = 5, fmax: float = 0.05,
+            steps: int = 150) -> NEBBand:
+    """Nudged-elastic-band barrier with endpoints relaxed at fixed cell (to ``fmax`` eV/Å), in two stages:
+    a plain band to 2 × ``fmax``, then the climbing image to ``fmax``, each at most ``steps`` FIRE steps.
+
+    Climbing from the straight interpolation, as before, left a 3-image band of alpha-Li2ZrCl6 at 0.63 eV
+    after 250 steps where the relaxed band reads 0.27 eV (docs/validation.md): the climbing image pulls up
+    before the band has found its path. ``calc_factory()`` is called once per image; it may return the same
+    calculator every time (images are evaluated in turn)."""
     from ase.mep import NEB
     from ase.optimize import FIRE
 
-    ends = []
+    ends, converged = [], True
     for a in (initial, final):
         a = a.copy()
         a.calc = calc_factory()
-        FIRE(a, logfile=None).run(fmax=fmax, steps=steps)
+        converged &= bool(FIRE(a, logfile=None).run(fmax=fmax, steps=steps))
         ends.append(a)
     images = [ends[0]] + [ends[0].copy() for _ in range(n_images)] + [ends[1]]
     for im in images[1:-1]:
         im.calc = calc_factory()
-    neb = NEB(images, climb=True, allow_shared_calculator=True, method="improvedtangent")  # ASE's default, said
+    neb = NEB(images, climb=False, allow_shared_calculator=True, method="improvedtangent")
     neb.interpolate(mic=True)
-    FIRE(neb, logfile=None).run(fmax=fmax, steps=steps)
-    return images
+    converged &= bool(FIRE(neb, logfile=None).run(fmax=2 * fmax, steps=steps))
+    neb.climb = True
+    converged &= bool(FIRE(neb, logfile=None).run(fmax=fmax, steps=steps))
+    e = [float(im.get_potential_energy()) for im in images]
+    return NEBBand(images, [x - e[0] for x in e], max(e) - e[0], converged)
+
+
+def neb_barrier(initial: Atoms, final: Atoms, calc_factory, n_images: int = 5, fmax: float = 0.05,
+                steps: int = 150) -> tuple[float, list[float]]:
+    """(barrier eV, image energies relative to the first) of :func:`neb_run`."""
+    band = neb_run(initial, final, calc_factory, n_images, fmax, steps)
+    return band.barrier_eV, band.energies
+
+
+def neb_band(initial: Atoms, final: Atoms, calc_factory, n_images: int = 5, fmax: float = 0.05,
+             steps: int = 150) -> list[Atoms]:
+    """The relaxed band's images of :func:`neb_run`."""
+    return neb_run(initial, final, calc_factory, n_images, fmax, steps).images
 
 
 def relaxed_energy_per_atom(atoms: Atoms, calc, fmax: float = 0.05, steps: int = 200) -> float:

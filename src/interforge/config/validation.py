@@ -49,7 +49,10 @@ class ValidationSection(Section):
     lindemann_max: float = Field(0.15, gt=0, description="Gate solid: anion-sublattice Lindemann index of every NEP run (a solid near melting sits at 0.09-0.1 over a few ps; a liquid passes 0.3).")
     solid_species: str = Field("Cl", description="The sublattice whose order tells solid from liquid (the anions).")
     neb_phases: int = Field(1, ge=0, description="Phases whose Li-hop NEB barrier is compared (0 = no barrier gate).")
-    relax_steps: int = Field(150, ge=1, description="Step limit of relaxations and NEB in validation.")
+    relax_steps: int = Field(150, ge=1, description="Step limit of relaxations and of each NEB stage in validation.")
+    neb_images: int = Field(5, ge=1, description="Interior images of the barrier gate's NEB band (both models).")
+    neb_fmax_eV_A: float = Field(0.05, gt=0, description="Force limit of the barrier gate's NEB (climbing stage and "
+                                 "endpoints; the plain stage before it stops at twice this), eV/Å.")
 
     def npt_steps(self, timestep_fs: float) -> tuple[int, int]:
         """(equilibration, read window) MD steps of each NEP NPT run at ``timestep_fs`` fs: the equilibration

@@ -35,6 +35,9 @@ def write_frame(fh: TextIO, atoms: Atoms, energy: float, forces: np.ndarray, str
             s = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
         virial = -s * atoms.get_volume()
         header.append(f'virial="{_fmt(virial.ravel())}"')
+    for key in ("weight", "energy_weight"):  # GPUMD's per-structure loss weights, written only when set
+        if key in atoms.info:
+            header.append(f"{key}={float(atoms.info[key]):.6g}")
     header.append('pbc="T T T"')
     header.append("Properties=species:S:1:pos:R:3:force:R:3")
     fh.write(f"{len(atoms)}\n{' '.join(header)}\n")

@@ -8,6 +8,8 @@ member's train/test RMSE (meV/atom, meV/Å) measured by calorine on the written 
 
 from __future__ import annotations
 
+import functools
+
 import logging
 import os
 import time
@@ -146,8 +148,7 @@ def train_member(index: int, train: Sequence[Atoms], test: Sequence[Atoms], sett
         return MemberResult(**stored)
     backend = get_backend(settings.backend)
     disp = model_dispersion(settings)
-    fit_train, fit_test = fit if fit is not None else (fit_labels(train, disp, settings.stage_weights),
-                                                       fit_labels(test, disp, settings.stage_weights))
+    fit_train, fit_test = fit if fit is not None else (fit_labels_for(train, settings), fit_labels_for(test, settings))
     # The same seed draws the same bootstrap indices as for ``train`` (the parity below uses ``train``).
     data = bootstrap(fit_train, seed) if use_bootstrap else list(fit_train)
     res: BackendResult = backend.train(data, fit_test, settings, out_dir, seed, init_model=init_model)
@@ -186,14 +187,47 @@ def model_dispersion(settings: NepSection) -> Dispersion | None:
 
 
 def fit_labels(structures: Sequence[Atoms], dispersion: Dispersion | None,
-               stage_weights: dict[str, float] | None = None) -> list[Atoms]:
+               stage_weights: dict[str, float] | None = None,
+               charged_energy_weight: float | None = None) -> list[Atoms]:
     """The labels a NEP fits: teacher minus the run-time D3 (the NEP learns the rest; D3 runs with it),
-    each with ``info['weight']`` from its store stage when ``stage_weights`` names it."""
+    each with ``info['weight']`` from its store stage when ``stage_weights`` names it, and with
+    ``info['energy_weight'] = charged_energy_weight`` when its composition has no charge-balanced set of
+    oxidation states (:func:`charge_balanced`) and that weight is given."""
     out = list(structures) if dispersion is None else subtract_dispersion(structures, dispersion)
-    if not stage_weights:
-        return out
-    return [_weighted(a, stage_weights[a.info.get("stage")]) if a.info.get("stage") in stage_weights else a
-            for a in out]
+    stage_weights = stage_weights or {}
+    res = []
+    for a in out:
+        w = stage_weights.get(a.info.get("stage"))
+        ew = None if charged_energy_weight is None or charge_balanced(a.get_chemical_formula()) else charged_energy_weight
+        if w is not None or ew is not None:
+            a = _weighted(a, a.info.get("weight", 1.0) if w is None else w)
+            if ew is not None:
+                a.info["energy_weight"] = float(ew)
+        res.append(a)
+    return res
+
+
+def fit_labels_for(structures: Sequence[Atoms], settings: NepSection) -> list[Atoms]:
+    """:func:`fit_labels` with the dispersion, stage weights and charged-cell energy weight of ``settings``."""
+    return fit_labels(structures, model_dispersion(settings), settings.stage_weights,
+                      settings.charged_cell_energy_weight)
+
+
+@functools.lru_cache(maxsize=256)
+def charge_balanced(formula: str) -> bool:
+    """Whether a composition (e.g. 'Li5Zr3Cl18') admits a charge-balanced set of common oxidation states
+    (pymatgen's guess; elements and alloys count as balanced at 0). A Li-vacancy cell of Li2ZrCl6, made by
+    removing one Li, does not: its total energy carries the missing charge. A composition pymatgen cannot
+    judge counts as balanced, so its energy stays in the fit."""
+    from pymatgen.core import Composition
+
+    try:
+        comp = Composition(formula)
+        if len(comp.elements) == 1:
+            return True
+        return bool(comp.oxi_state_guesses(max_sites=-50))
+    except Exception:  # noqa: BLE001 - pymatgen's heuristics fail in many ways; unknown means keep the energy
+        return True
 
 
 def _weighted(atoms: Atoms, weight: float) -> Atoms:
@@ -269,8 +303,7 @@ def train_committee(structures_or_store, out_dir: str | os.PathLike, settings: N
              len(train), len(test))
     # Bootstrap only makes sense with more than one member; a single model uses all data.
     use_bootstrap = settings.bootstrap and m > 1
-    disp = model_dispersion(settings)
-    fit = (fit_labels(train, disp, settings.stage_weights), fit_labels(test, disp, settings.stage_weights))
+    fit = (fit_labels_for(train, settings), fit_labels_for(test, settings))
     args = [(i, train, test, settings, out_dir / f"member_{i}", settings.seed + i, inits[i], use_bootstrap, fit)
             for i in range(m)]
     t0 = time.perf_counter()

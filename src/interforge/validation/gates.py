@@ -90,11 +90,17 @@ def phase_order_gate(e_nep: Mapping[str, float], e_teacher: Mapping[str, float],
     return Gate("phase_order", worst, tol_meV_atom, worst <= tol_meV_atom and not swapped, detail)
 
 
-def barrier_gate(barriers: Mapping[str, tuple[float, float]], tol_eV: float) -> Gate:
-    """Li-hop NEB barrier per phase, (NEP, teacher) eV; the value is the worst |difference|."""
-    detail = {k: {"nep_eV": b[0], "teacher_eV": b[1], "difference_eV": b[0] - b[1]} for k, b in barriers.items()}
+def barrier_gate(barriers: Mapping[str, tuple[float, float]], tol_eV: float,
+                 converged: Mapping[str, tuple[bool, bool]] | None = None) -> Gate:
+    """Li-hop NEB barrier per phase, (NEP, teacher) eV; the value is the worst |difference|. A phase whose
+    band did not converge (``converged[phase]``, (NEP, teacher)) fails: its barrier is not a number yet."""
+    converged = converged or {}
+    detail = {k: {"nep_eV": b[0], "teacher_eV": b[1], "difference_eV": b[0] - b[1],
+                  "converged": list(converged.get(k, (True, True)))} for k, b in barriers.items()}
     worst = max((abs(v["difference_eV"]) for v in detail.values()), default=float("nan"))
-    return Gate("barrier", worst, tol_eV, _finite(worst) and worst <= tol_eV, detail)
+    ok = _finite(worst) and worst <= tol_eV and all(all(v["converged"]) for v in detail.values())
+    note = "" if all(all(v["converged"]) for v in detail.values()) else "a band did not converge"
+    return Gate("barrier", worst, tol_eV, ok, detail, note)
 
 
 def density_gate(runs: Mapping[str, dict], drift_max: float, deviation_max: float) -> Gate:

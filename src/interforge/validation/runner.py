@@ -316,7 +316,7 @@ class Validator:
 
     # -- the whole set ----------------------------------------------------------------------------
     def run(self) -> ValidationRecord:
-        from interforge.active.validate import (ev_curve, li_hop_endpoints, neb_barrier, relaxed_energy_per_atom,
+        from interforge.active.validate import (ev_curve, li_hop_endpoints, neb_run, relaxed_energy_per_atom,
                                                 teacher_ev_energies)
         from interforge.nep import NEPCalculator
 
@@ -370,15 +370,17 @@ class Validator:
                    for m, vals in e.items()}
             gates.append(G.phase_order_gate(rel["nep"], rel["teacher"], v.phase_order_tol_meV_atom))
         # 5. Li-hop barrier.
-        neb = {}
+        neb, conv = {}, {}
         for name in [p for p in self.md_phases if "Li" in self.phases[p].get_chemical_symbols()][: v.neb_phases]:
             ini, fin, _ = li_hop_endpoints(self.phases[name])
-            b_n, _ = neb_barrier(ini, fin, lambda: NEPCalculator(self.model_path), 3, steps=v.relax_steps)
-            b_t = self.cached(f"neb:{name}", ini, lambda ini=ini, fin=fin: neb_barrier(
-                ini, fin, lambda: self.teacher, 3, steps=v.relax_steps)[0])
-            neb[name] = (b_n, b_t)
+            nb = dict(n_images=v.neb_images, fmax=v.neb_fmax_eV_A, steps=v.relax_steps)
+            band = neb_run(ini, fin, lambda: NEPCalculator(self.model_path), **nb)
+            t = self.cached(f"neb2:{name}:{v.neb_images}:{v.neb_fmax_eV_A:g}", ini, lambda ini=ini, fin=fin: _band_summary(
+                neb_run(ini, fin, lambda: self.teacher, **nb)))
+            neb[name] = (band.barrier_eV, t["barrier_eV"])
+            conv[name] = (band.converged, t["converged"])
         if neb:
-            gates.append(G.barrier_gate(neb, v.barrier_tol_eV))
+            gates.append(G.barrier_gate(neb, v.barrier_tol_eV, conv))
         extras = {"temperatures_K": self.temps, "phases": self.md_phases,
                   "ev_curves": [c.__dict__ for c in curves], "dispersion": _dispersion_of(self.model_path)}
         rec = ValidationRecord(self.model_path, gates, figures, extras)
@@ -387,6 +389,12 @@ class Validator:
         for g in gates:
             log.info("gate %-12s %s  value %s  threshold %s", g.name, "PASS" if g.passed else "FAIL", g.value, g.threshold)
         return rec
+
+
+def _band_summary(band) -> dict:
+    """What the teacher cache keeps of an NEB band (JSON): barrier eV, image energies eV, converged."""
+    return {"barrier_eV": float(band.barrier_eV), "energies": [float(e) for e in band.energies],
+            "converged": bool(band.converged)}
 
 
 def bulk_npt(cell: Atoms, calc, md, T: float, steps: int, out_dir, every: int, seed: int,
