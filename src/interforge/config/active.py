@@ -62,9 +62,10 @@ class ActiveSection(Section):
     gate_finetune_fraction: float = Field(
         0.35, ge=0, le=1,
         description="Gate rounds fine-tune each member of the previous final committee for this fraction of [nep] generation, "
-        "starting at a tenth of the learning rate; 0 = train every member afresh. A fresh training re-rolls what the "
-        "last one got right: on the laptop demo's labels the relaxed ideal-alpha energy of two fresh trainings read "
-        "4.7 and 17.1 meV/atom (teacher 4.8), while a fine-tune of the first on the new labels kept 5.4 (docs/validation.md).",
+        "starting at a tenth of the learning rate; 0 = train every member afresh. A fine-tune keeps what the last committee "
+        "got right, and what it got wrong: with the Li-vacancy cells' energies in the fit, two fresh trainings read the "
+        "relaxed ideal-alpha energy 4.7 and 17.1 meV/atom (teacher 4.8) and a fine-tune kept 5.4; without them (now), "
+        "fresh members on demo10's labels read 5.9-8.8 and fine-tunes of a poorer committee 6.8-12.3 (docs/validation.md).",
     )
 
     @model_validator(mode="after")
