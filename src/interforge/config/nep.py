@@ -52,8 +52,8 @@ class NepSection(Section):
         0.0, ge=0, description="GPUMD `energy_weight` of labelled cells whose composition has no charge-balanced set of "
         "oxidation states (a Li-vacancy cell made by removing one Li: the anchors' and gate data's hop bands). Their "
         "total energy carries the missing charge, which a short-range model can only spread over every atom: with it "
-        "in the fit the laptop NEP put ideal-Li2ZrCl6 2.8-4.6 meV/atom too high against alpha, without it 0.1-1.0 "
-        "(docs/validation.md). Their forces and virials, which shape the hop, are fit as usual. None = weigh as the rest.",
+        "in the fit, two laptop NEPs on the same labels put ideal-Li2ZrCl6 2.8 and 4.6 meV/atom too high against alpha, "
+        "without it 1.0 and 0.1 (docs/validation.md). Their forces and virials, which shape the hop, are fit as usual. None = weigh as the rest.",
     )
     test_fraction: float = Field(0.1, ge=0, lt=1, description="Share of the structures held out as the test set (fixed per structure hash).")
     seed: int = Field(42, description="Base seed; member i uses seed + i (initial weights, batches, bootstrap).")

@@ -9,7 +9,6 @@ member's train/test RMSE (meV/atom, meV/Å) measured by calorine on the written 
 from __future__ import annotations
 
 import functools
-
 import logging
 import os
 import time
