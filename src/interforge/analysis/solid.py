@@ -59,7 +59,11 @@ def sublattice_order(positions: np.ndarray, cells: np.ndarray) -> SolidCheck:
     disp = (frac - site) @ mean_cell
     rms = float(np.sqrt(np.mean(np.sum(disp**2, axis=-1))))
     nn = _mic_nn_distance(site - np.floor(site), mean_cell)
-    vols = np.abs(np.linalg.det(cells))
+    return SolidCheck(lindemann=rms / nn, volume_drift=volume_drift(cells), nn_distance_A=nn, n_frames=len(pos))
+
+
+def volume_drift(cells: np.ndarray) -> float:
+    """Mean volume of the second half of a window over that of the first, minus 1; ``cells`` (T, 3, 3) Å."""
+    vols = np.abs(np.linalg.det(np.asarray(cells, dtype=float)))
     half = len(vols) // 2
-    drift = float(vols[half:].mean() / vols[:half].mean() - 1.0)
-    return SolidCheck(lindemann=rms / nn, volume_drift=drift, nn_distance_A=nn, n_frames=len(pos))
+    return float(vols[half:].mean() / vols[:half].mean() - 1.0)

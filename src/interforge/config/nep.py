@@ -48,12 +48,12 @@ class NepSection(Section):
         description="Loss weight of the structures of a store stage (seed, anchor, active, import...; GPUMD's per-structure "
         "`weight`); stages not named weigh 1.",
     )
-    charged_cell_energy_weight: float | None = Field(
+    charged_cell_energy_weight: float = Field(
         0.0, ge=0, description="GPUMD `energy_weight` of labelled cells whose composition has no charge-balanced set of "
         "oxidation states (a Li-vacancy cell made by removing one Li: the anchors' and gate data's hop bands). Their "
         "total energy carries the missing charge, which a short-range model can only spread over every atom: with it "
         "in the fit, two laptop NEPs on the same labels put ideal-Li2ZrCl6 2.8 and 4.6 meV/atom too high against alpha, "
-        "without it 1.0 and 0.1 (docs/validation.md). Their forces and virials, which shape the hop, are fit as usual. None = weigh as the rest.",
+        "without it 1.0 and 0.1 (docs/validation.md). Their forces and virials, which shape the hop, are fit as usual. 1 = weigh their energies as the rest.",
     )
     test_fraction: float = Field(0.1, ge=0, lt=1, description="Share of the structures held out as the test set (fixed per structure hash).")
     seed: int = Field(42, description="Base seed; member i uses seed + i (initial weights, batches, bootstrap).")

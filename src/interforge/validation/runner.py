@@ -167,9 +167,10 @@ class Validator:
         # must not inherit these runs.
         return self.out / "nep_npt" / self.model_key / self.npt_key / f"{phase}_{T:g}K"
 
-    def _npt_job(self, phase: str, T: float, k: int, pressure_bar: float | None = None, sub: str = "") -> tuple:
+    def _npt_job(self, phase: str, T: float, k: int, pressure_bar: float | None = None, sub: str = "",
+                 repeat: int = 0) -> tuple:
         """Arguments of :func:`nep_npt_md` for one phase and temperature (at ``pressure_bar``, default [md]'s,
-        into the subfolder ``sub`` of the run folder)."""
+        into the subfolder ``sub`` of the run folder); ``repeat`` r > 0 draws the r-th independent seed."""
         from interforge.structures.supercell import supercell_for
 
         eq, steps = self.v.npt_steps(self.cfg.md.timestep_fs)
@@ -178,7 +179,7 @@ class Validator:
         if pressure_bar is not None:
             md["pressure_bar"] = pressure_bar
         return (self.model_path, cell, str(self._npt_dir(phase, T) / sub), T, steps, max(1, steps // 100),
-                self.seed + 100 + k, md, eq, self.v.npt_equilibration_barostat_tau_fs)
+                self.seed + 100 + k + 1000 * repeat, md, eq, self.v.npt_equilibration_barostat_tau_fs)
 
     def _window_row(self, phase: str, T: float, bulk_modulus_GPa: float, md: dict | None) -> dict:
         """Density and solid numbers of one NEP NPT run (``md``: what :func:`nep_npt_md` returned) and the
@@ -225,6 +226,28 @@ class Validator:
                    initial_volume_A3_atom=self.phases[phase].get_volume() / len(self.phases[phase]),
                    mean_temperature_K=md["mean_temperature_K"])
         atomic_write_json(done, row)
+        return row
+
+    def _needs_repeats(self, row: dict) -> bool:
+        """Whether the drift of a completed first run is past the limit and not yet averaged over repeats."""
+        d = row.get("volume_drift", float("nan"))
+        return bool(self.v.density_repeats > 0 and row.get("completed") and np.isfinite(d)
+                    and abs(d) > self.v.density_drift_max and "volume_drift_runs" not in row)
+
+    def _with_repeats(self, phase: str, T: float, row: dict, mds: list) -> dict:
+        """``row`` with the drift averaged over the first run and its repeats (``mds``: what :func:`nep_npt_md`
+        returned for each); a repeat that stopped early marks the case not completed. Cached in ``window.json``."""
+        from interforge.analysis.solid import volume_drift
+        from interforge.trajectory import TrajectoryReader
+
+        drifts, completed = [row["volume_drift"]], bool(row["completed"])
+        for md in mds:
+            completed &= md is not None and md["stopped_by"] is None
+            if md is not None and md["stopped_by"] is None:
+                drifts.append(volume_drift(TrajectoryReader(md["trajectory"]).cells()))
+        row = {**row, "volume_drift_first_run": row["volume_drift"], "volume_drift_runs": drifts,
+               "volume_drift": float(np.mean(drifts)), "completed": completed}
+        atomic_write_json(self._npt_dir(phase, T) / "window.json", row)
         return row
 
     def _teacher_pressure_job(self, phase: str, T: float, k: int, row: dict) -> tuple:
@@ -292,6 +315,13 @@ class Validator:
         first = self._run_jobs({(p, T): self._npt_job(p, T, k) for p, T, k, _ in todo
                                 if not (self._npt_dir(p, T) / "window.json").is_file()}, "window")
         rows = {(p, T): self._window_row(p, T, b, first.get((p, T))) for p, T, _, b in todo}
+        n_rep = self.v.density_repeats
+        again = self._run_jobs({(p, T, r): self._npt_job(p, T, k, sub=f"repeat_{r}", repeat=r)
+                                for p, T, k, _ in todo if self._needs_repeats(rows[(p, T)])
+                                for r in range(1, n_rep + 1)}, "repeat")
+        for p, T, _, _ in todo:
+            if self._needs_repeats(rows[(p, T)]):
+                rows[(p, T)] = self._with_repeats(p, T, rows[(p, T)], [again.get((p, T, r)) for r in range(1, n_rep + 1)])
         second = self._run_jobs({(p, T): self._teacher_pressure_job(p, T, k, rows[(p, T)]) for p, T, k, _ in todo
                                  if self._verdict_needs_hot_modulus(rows[(p, T)])}, "teacher_pressure")
         for key, r in rows.items():
@@ -413,16 +443,18 @@ def bulk_npt(cell: Atoms, calc, md, T: float, steps: int, out_dir, every: int, s
 
 
 def run_npt_jobs(jobs: dict, executor, ledger_dir: str | os.PathLike, stage: str, spec: dict | None = None) -> dict:
-    """Run ``jobs`` ((phase, T) → :func:`nep_npt_md` arguments) through ``executor`` when there is one (its
-    ledger in ``ledger_dir``; ``spec`` joins each task's identity), else here; returns (phase, T) → its result.
+    """Run ``jobs`` ((phase, T[, repeat]) → :func:`nep_npt_md` arguments) through ``executor`` when there is one
+    (its ledger in ``ledger_dir``; ``spec`` joins each task's identity), else here; returns key → its result.
     A job that fails in its worker is run here."""
     from interforge.workflow.ledger import Ledger, Task, run_tasks
 
     out = {}
     if jobs and executor is not None:
         keys = list(jobs)
-        tasks = [Task(name=f"{p}_{T:g}K_{stage}", fn=nep_npt_md, args=jobs[(p, T)],
-                      spec={**(spec or {}), "phase": p, "T": T, "stage": stage}) for p, T in keys]
+        tasks = [Task(name=f"{key[0]}_{key[1]:g}K{''.join(f'_{x}' for x in key[2:])}_{stage}", fn=nep_npt_md,
+                      args=jobs[key], spec={**(spec or {}), "phase": key[0], "T": key[1], "stage": stage,
+                                            **({"repeat": list(key[2:])} if len(key) > 2 else {})})
+                 for key in keys]
         for key, o in zip(keys, run_tasks(executor, Ledger(ledger_dir), tasks)):
             if o.state == "done":
                 out[key] = o.result
