@@ -197,7 +197,7 @@ def fit_labels(structures: Sequence[Atoms], dispersion: Dispersion | None,
     res = []
     for a in out:
         w = stage_weights.get(a.info.get("stage"))
-        ew = None if charged_energy_weight is None or charge_balanced(a.get_chemical_formula()) else charged_energy_weight
+        ew = None if charged_energy_weight is None or charge_balanced(a.get_chemical_formula(empirical=True)) else charged_energy_weight
         if w is not None or ew is not None:
             a = _weighted(a, a.info.get("weight", 1.0) if w is None else w)
             if ew is not None:

@@ -98,9 +98,9 @@ def barrier_gate(barriers: Mapping[str, tuple[float, float]], tol_eV: float,
     detail = {k: {"nep_eV": b[0], "teacher_eV": b[1], "difference_eV": b[0] - b[1],
                   "converged": list(converged.get(k, (True, True)))} for k, b in barriers.items()}
     worst = max((abs(v["difference_eV"]) for v in detail.values()), default=float("nan"))
-    ok = _finite(worst) and worst <= tol_eV and all(all(v["converged"]) for v in detail.values())
-    note = "" if all(all(v["converged"]) for v in detail.values()) else "a band did not converge"
-    return Gate("barrier", worst, tol_eV, ok, detail, note)
+    bands_converged = all(all(v["converged"]) for v in detail.values())
+    ok = _finite(worst) and worst <= tol_eV and bands_converged
+    return Gate("barrier", worst, tol_eV, ok, detail, "" if bands_converged else "a band did not converge")
 
 
 def density_gate(runs: Mapping[str, dict], drift_max: float, deviation_max: float) -> Gate:
