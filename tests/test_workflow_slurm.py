@@ -103,7 +103,10 @@ def test_verbs_run_as_slurm_jobs(slurm_cluster, nep_fixture_dir, tmp_path):
 
 
 def _shell_task(name: str, script: str) -> Task:
-    return Task(name, subprocess.getoutput, spec={"script": script}, args=(script,))
+    """A task running ``script`` in bash; a shell killed by a signal (scancel) raises, as a real task's
+    program would, instead of returning its partial output as a result (``subprocess.getoutput`` did)."""
+    return Task(name, subprocess.check_output, spec={"script": script}, args=(["bash", "-c", script],),
+                kwargs={"text": True})
 
 
 def _running_job(cluster, timeout=120) -> str:
@@ -121,7 +124,7 @@ def test_cancelled_job_is_retried_once_and_counted_once(slurm_cluster, tmp_path)
     # the first attempt waits long enough to be cancelled on a loaded machine (squeue and scancel can take
     # seconds each); the retry, which finds the first "start" in the log, finishes at once
     script = (f"if grep -q start {log} 2>/dev/null; then n=1; else n=300; fi; echo start >> {log}; sleep $n; "
-              f"echo done >> {log}; echo result")
+              f"echo done >> {log}; printf result")
     ledger = Ledger(tmp_path / "tasks")
     task = _shell_task("cancel-me", script)
     killed = {}
@@ -153,7 +156,7 @@ def test_job_out_of_wall_time_is_resubmitted(slurm_cluster, tmp_path):
     """The first attempt outlives its block's one-minute wall time: Slurm ends the job (TIMEOUT), the task
     is resubmitted to a new block, and the second attempt finishes."""
     marker, log = tmp_path / "first-attempt", tmp_path / "attempts.log"
-    script = (f"echo start >> {log}; if [ -e {marker} ]; then echo done >> {log}; echo result; "
+    script = (f"echo start >> {log}; if [ -e {marker} ]; then echo done >> {log}; printf result; "
               f"else touch {marker}; sleep 600; fi")
     with make_executor(_section(walltime="00:01:00", max_blocks=1), run_dir=tmp_path / "runinfo") as ex:
         outcomes = run_tasks(ex, Ledger(tmp_path / "tasks"), [_shell_task("long", script)])
