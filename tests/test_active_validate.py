@@ -5,7 +5,7 @@ import pytest
 from ase.build import bulk
 from ase.calculators.lj import LennardJones
 
-from interforge.active.validate import ev_curve, li_hop_endpoints, neb_barrier
+from interforge.active.validate import ev_curve, li_hop_endpoints, neb_run
 
 
 def test_symmetric_vacancy_hop_has_equal_ends_and_a_positive_barrier():
@@ -14,7 +14,8 @@ def test_symmetric_vacancy_hop_has_equal_ends_and_a_positive_barrier():
     assert dist == pytest.approx(3.5 * np.sqrt(3) / 2, abs=1e-6)  # nearest neighbours in bcc
     assert len(initial) == len(final) == len(atoms) - 1
     shared = LennardJones(sigma=2.8, epsilon=0.05, rc=6.0)
-    barrier, profile = neb_barrier(initial, final, lambda: shared, n_images=3, fmax=0.02, steps=200)
+    band = neb_run(initial, final, lambda: shared, n_images=3, fmax=0.02, steps=200)
+    barrier, profile = band.barrier_eV, band.energies
     assert barrier > 0.01
     assert profile[0] == 0.0 and profile[-1] == pytest.approx(0.0, abs=2e-3)  # the two ends are equivalent
     assert max(profile) == pytest.approx(barrier)
@@ -39,8 +40,6 @@ def test_neb_barrier_equals_the_symmetric_saddle_found_by_a_constrained_relaxati
     energy without any band."""
     from ase.constraints import FixAtoms
     from ase.optimize import FIRE
-
-    from interforge.active.validate import neb_run
 
     initial, final, _ = _bcc_hop()
     lj = LennardJones(sigma=2.8, epsilon=0.05, rc=6.0)

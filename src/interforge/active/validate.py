@@ -145,13 +145,6 @@ def neb_run(initial: Atoms, final: Atoms, calc_factory, n_images: int = 5, fmax:
     return NEBBand(images, [x - e[0] for x in e], max(e) - e[0], converged)
 
 
-def neb_barrier(initial: Atoms, final: Atoms, calc_factory, n_images: int = 5, fmax: float = 0.05,
-                steps: int = 150) -> tuple[float, list[float]]:
-    """(barrier eV, image energies relative to the first) of :func:`neb_run`."""
-    band = neb_run(initial, final, calc_factory, n_images, fmax, steps)
-    return band.barrier_eV, band.energies
-
-
 def neb_band(initial: Atoms, final: Atoms, calc_factory, n_images: int = 5, fmax: float = 0.05,
              steps: int = 150) -> list[Atoms]:
     """The relaxed band's images of :func:`neb_run`."""

@@ -316,12 +316,11 @@ class Validator:
                                 if not (self._npt_dir(p, T) / "window.json").is_file()}, "window")
         rows = {(p, T): self._window_row(p, T, b, first.get((p, T))) for p, T, _, b in todo}
         n_rep = self.v.density_repeats
+        repeat = [(p, T, k) for p, T, k, _ in todo if self._needs_repeats(rows[(p, T)])]
         again = self._run_jobs({(p, T, r): self._npt_job(p, T, k, sub=f"repeat_{r}", repeat=r)
-                                for p, T, k, _ in todo if self._needs_repeats(rows[(p, T)])
-                                for r in range(1, n_rep + 1)}, "repeat")
-        for p, T, _, _ in todo:
-            if self._needs_repeats(rows[(p, T)]):
-                rows[(p, T)] = self._with_repeats(p, T, rows[(p, T)], [again.get((p, T, r)) for r in range(1, n_rep + 1)])
+                                for p, T, k in repeat for r in range(1, n_rep + 1)}, "repeat")
+        for p, T, _ in repeat:
+            rows[(p, T)] = self._with_repeats(p, T, rows[(p, T)], [again.get((p, T, r)) for r in range(1, n_rep + 1)])
         second = self._run_jobs({(p, T): self._teacher_pressure_job(p, T, k, rows[(p, T)]) for p, T, k, _ in todo
                                  if self._verdict_needs_hot_modulus(rows[(p, T)])}, "teacher_pressure")
         for key, r in rows.items():
