@@ -46,3 +46,26 @@ def test_analyse_runs_fits_inside_the_range_and_reports_regions(tmp_path):
     regions = itf["transport_by_region"]
     assert {"interface", "bulk", "interface_O_side", "bulk_Cl_side"} <= set(regions)
     assert regions["interface"]["n_per_A3"] > 0 and isinstance(regions["bulk_O_side"]["flags"], list)
+
+
+def test_a_fit_that_does_not_resolve_ea_gets_no_room_temperature_conductivity(tmp_path):
+    """Independent reference: the same hop rate at every temperature is Ea = 0, whose slope cannot be told
+    from zero; an extrapolation to 300 K from it would be arbitrary, so none is reported. A real Ea of
+    0.3 eV over the same temperatures is resolved and extrapolated."""
+    runs = []
+    for phase, Ea in (("flat", 0.0), ("activated", 0.3)):
+        for k, T in enumerate((500.0, 600.0, 700.0)):
+            rate = 0.5 * np.exp(-Ea / KB_EV * (1 / T - 1 / 700.0))
+            tr, _ = site_hopping_trajectory(np.random.default_rng(10 + k), 40, 201, 0.1, a=2.0, rate_per_ps=rate,
+                                            sigma=0.05)
+            runs.append({"name": f"{phase}_{T:g}", "kind": "bulk", "phase": phase, "T": T,
+                         "trajectory_path": _xyz(tmp_path / f"{phase}{k}.xyz", tr)})
+    cfg = config_from_dict({"production": {"equilibration_ps": 1.0},
+                            "analysis": {"hop_dt_ps": 2.0, "hop_average_ps": 0.3, "hop_window_start_ps": 0.0,
+                                         "displacement_t0_ps": 0.0, "cn_window_ps": 5.0, "max_structure_frames": 5}})
+    out = analyse_runs(runs, cfg, tmp_path / "analysis")["arrhenius"]
+    flat, act = out["flat"], out["activated"]
+    assert abs(flat["Ea_eV"]) < 2 * flat["Ea_err_eV"]  # the data: no resolvable slope
+    assert flat["resolved"] is False and flat["sigma_RT_mS_cm"] is None and "not resolved" in flat["note"]
+    assert act["resolved"] is True and act["sigma_RT_mS_cm"] > 0
+    assert act["sigma_RT_low_mS_cm"] < act["sigma_RT_mS_cm"] < act["sigma_RT_high_mS_cm"]

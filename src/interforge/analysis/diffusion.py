@@ -150,6 +150,15 @@ class ArrheniusFit:
         y, e = self.predict_lnD(T_K)
         return float(np.exp(y)), float(np.exp(y - e)), float(np.exp(y + e))
 
+    def resolves_Ea(self, min_significance: float) -> bool:
+        """Whether Ea exceeds ``min_significance`` standard errors: only then does the slope say anything about
+        another temperature (a slope indistinguishable from zero, or negative, extrapolates to any D at all)."""
+        return bool(np.isfinite(self.Ea_err_eV) and self.Ea_eV > min_significance * self.Ea_err_eV)
+
+    def unresolved_note(self, min_significance: float) -> str:
+        return (f"Ea {self.Ea_eV:.2f} ± {self.Ea_err_eV:.2f} eV is not resolved (not {min_significance:g} standard "
+                "errors above zero): no extrapolated value")
+
 
 def arrhenius_fit(T_K, D_cm2_s, D_err_cm2_s=None) -> ArrheniusFit:
     """Weighted Arrhenius fit. Weights 1/sigma² of ln D with sigma_lnD = D_err/D (first order)."""

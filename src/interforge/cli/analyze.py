@@ -145,21 +145,26 @@ def run_arrhenius(args):
         raise InterforgeError(f"{len(T)} result(s) within the Arrhenius range {cfg.arrhenius_T_min:g}-"
                               f"{cfg.arrhenius_T_max:g} K; an Arrhenius fit needs 2 (set [analysis] arrhenius_T_min/max)")
     fit = arrhenius_fit(T, D, E)
-    d300, lo, hi = fit.extrapolate(args.T_K)
+    resolved = fit.resolves_Ea(cfg.arrhenius_min_significance)
+    d300, lo, hi = fit.extrapolate(args.T_K) if resolved else (None, None, None)
     n_mean = sum(n) / len(n)
-    sig = [nernst_einstein_mS_cm(x, n_mean, args.T_K, cfg.charge) for x in (d300, lo, hi)]
+    sig = [nernst_einstein_mS_cm(x, n_mean, args.T_K, cfg.charge) if resolved else None for x in (d300, lo, hi)]
     result = {"Ea_eV": fit.Ea_eV, "Ea_err_eV": fit.Ea_err_eV, "lnD0": fit.lnD0, "lnD0_err": fit.lnD0_err,
               "cov": fit.cov.tolist(), "chi2_red": fit.chi2_red, "T_K": T, "D_cm2_s": D, "D_err_cm2_s": E,
               "T_extrapolated_K": args.T_K, "D_extrapolated_cm2_s": d300, "D_extrapolated_range_cm2_s": [lo, hi],
               "sigma_mS_cm": sig[0], "sigma_range_mS_cm": [sig[1], sig[2]], "n_per_A3": n_mean,
               "sigma_estimator": "Nernst-Einstein with the extrapolated tracer D (Haven ratio 1)",
               "haven_ratio_measured": H, "T_range_K": [cfg.arrhenius_T_min, cfg.arrhenius_T_max],
-              "excluded": excluded, "results": [str(p) for p in args.results]}
+              "excluded": excluded, "results": [str(p) for p in args.results], "Ea_resolved": resolved}
     print(f"Ea = {fit.Ea_eV:.3f} ± {fit.Ea_err_eV:.3f} eV from {len(T)} temperatures")
-    print(f"D({args.T_K:g} K) = {d300:.3e} cm²/s (1σ {lo:.2e} – {hi:.2e})")
-    print(f"sigma({args.T_K:g} K) = {sig[0]:.3g} mS/cm (1σ {sig[1]:.2g} – {sig[2]:.2g}), tracer D, Haven ratio 1"
-          + (f"; measured Haven ratios {', '.join(f'{h:.2f}' for h in H if h is not None)}" if any(
-              h is not None for h in H) else ""))
+    if not resolved:
+        result["note"] = fit.unresolved_note(cfg.arrhenius_min_significance)
+        print(result["note"] + " ([analysis] arrhenius_min_significance)")
+    else:
+        print(f"D({args.T_K:g} K) = {d300:.3e} cm²/s (1σ {lo:.2e} – {hi:.2e})")
+        print(f"sigma({args.T_K:g} K) = {sig[0]:.3g} mS/cm (1σ {sig[1]:.2g} – {sig[2]:.2g}), tracer D, Haven ratio 1"
+              + (f"; measured Haven ratios {', '.join(f'{h:.2f}' for h in H if h is not None)}" if any(
+                  h is not None for h in H) else ""))
     if args.figure:
         from interforge.report import plot_arrhenius
 

@@ -75,7 +75,9 @@ def run(args):
 
 def demo_summary(res) -> dict:
     """The demo's ``--json``: stable keys ``final_model``, ``model_dispersion``, ``structures``, ``gates``,
-    ``transport`` (phase -> Ea_eV, Ea_err_eV, sigma_RT_mS_cm, D_cm2_s by temperature), plus the rest."""
+    ``transport`` (phase -> Ea_eV, Ea_err_eV, sigma_RT_mS_cm, D_cm2_s by temperature), plus the rest.
+    ``sigma_RT_mS_cm`` is null when the fit does not resolve Ea (``Ea_resolved`` false, ``[analysis]
+    arrhenius_min_significance``)."""
     from interforge.nep.dispersion import read_dispersion
 
     m = res.manifest
@@ -85,7 +87,7 @@ def demo_summary(res) -> dict:
     for phase, a in m["analysis"]["arrhenius"].items():
         runs = [r for r in m["analysis"]["runs"] if r.get("phase") == phase and r.get("kind") == "bulk"]
         transport[phase] = {"Ea_eV": a.get("Ea_eV"), "Ea_err_eV": a.get("Ea_err_eV"),
-                            "sigma_RT_mS_cm": a.get("sigma_RT_mS_cm"),
+                            "sigma_RT_mS_cm": a.get("sigma_RT_mS_cm"), "Ea_resolved": a.get("resolved"),
                             "D_cm2_s": {f"{r['T_K']:g}": r.get("D_cm2_s") for r in runs},
                             "excluded_runs": [r["name"] for r in runs if r.get("skipped")]}
     return {"out_dir": res.out_dir, "report": res.report, "final_model": model,

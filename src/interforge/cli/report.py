@@ -65,11 +65,13 @@ def _arrhenius_on_the_fly(results: list[tuple[str, dict]], cfg) -> dict | None:
     if len(pts) < 2:
         return None
     fit = arrhenius_fit([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts])
-    d300, lo, hi = fit.extrapolate(300.0)
+    resolved = fit.resolves_Ea(s.arrhenius_min_significance)
+    d300, lo, hi = fit.extrapolate(300.0) if resolved else (None, None, None)
     n = sum(p[3] for p in pts) / len(pts)
-    sig = [nernst_einstein_mS_cm(x, n, 300.0, s.charge) for x in (d300, lo, hi)]
+    sig = [nernst_einstein_mS_cm(x, n, 300.0, s.charge) if resolved else None for x in (d300, lo, hi)]
     return {"Ea_eV": fit.Ea_eV, "Ea_err_eV": fit.Ea_err_eV, "chi2_red": fit.chi2_red, "T_K": [p[0] for p in pts],
             "D_cm2_s": [p[1] for p in pts], "D_err_cm2_s": [p[2] for p in pts], "T_extrapolated_K": 300.0,
+            "Ea_resolved": resolved, **({} if resolved else {"note": fit.unresolved_note(s.arrhenius_min_significance)}),
             "D_extrapolated_cm2_s": d300, "sigma_mS_cm": sig[0], "sigma_range_mS_cm": sig[1:],
             "sigma_estimator": "Nernst–Einstein with the extrapolated tracer D (Haven ratio 1); fitted by "
                                "`interforge report` over the analyze results below",

@@ -12,6 +12,10 @@ class AnalysisSection(Section):
     fit_fraction: float = Field(0.5, gt=0, le=1, description="Einstein fit up to this fraction of the run.")
     arrhenius_T_min: float = Field(450.0, gt=0, description="Lowest temperature of the Arrhenius fit, K.")
     arrhenius_T_max: float = Field(700.0, gt=0, description="Highest temperature of the Arrhenius fit, K.")
+    arrhenius_min_significance: float = Field(
+        2.0, ge=0,
+        description="An Arrhenius fit is extrapolated to room temperature (D, sigma_RT) only when its Ea exceeds "
+                    "this many standard errors; otherwise the fit is shown with a note and no room-temperature value.")
     cn_cutoff_A: float = Field(3.5, gt=0, description="Li-anion coordination cutoff, Å (from the RDF).")
     hop_threshold_A: float = Field(1.25, gt=0, description="A hop is a displacement above this, Å.")
     hop_dt_ps: float = Field(10.0, gt=0, description="Frame separation for hop detection, ps.")

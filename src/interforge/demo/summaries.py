@@ -52,9 +52,25 @@ def solid_state(traj, cfg: InterforgeConfig) -> dict:
     return {"solid": bool(ok), "lindemann": float(order.lindemann), "volume_drift": float(order.volume_drift)}
 
 
+def room_temperature(fit, n_per_A3: float, s) -> dict:
+    """The fit's extrapolation to 300 K (D, Nernst-Einstein sigma in mS/cm with its 1σ range) when it resolves
+    Ea, i.e. Ea exceeds ``s.arrhenius_min_significance`` standard errors; otherwise None values and a note
+    saying why: a slope indistinguishable from zero (or negative) extrapolates to any conductivity at all."""
+    if not fit.resolves_Ea(s.arrhenius_min_significance):
+        return {"resolved": False, "D300_cm2_s": None, "sigma_RT_mS_cm": None, "sigma_RT_low_mS_cm": None,
+                "sigma_RT_high_mS_cm": None, "note": fit.unresolved_note(s.arrhenius_min_significance)}
+    from interforge.analysis.diffusion import nernst_einstein_mS_cm
+
+    d300, lo, hi = fit.extrapolate(300.0)
+    # tracer D extrapolated, Haven ratio 1 (the measured ratios are listed per run, too noisy to divide by)
+    sig = [nernst_einstein_mS_cm(x, n_per_A3, 300.0, s.charge) for x in (d300, lo, hi)]
+    return {"resolved": True, "D300_cm2_s": d300, "sigma_RT_mS_cm": sig[0], "sigma_RT_low_mS_cm": sig[1],
+            "sigma_RT_high_mS_cm": sig[2]}
+
+
 def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path) -> dict:
     """Analyse every finished run; fit Arrhenius per bulk phase; summarise interfaces by region."""
-    from interforge.analysis.diffusion import arrhenius_fit, nernst_einstein_mS_cm
+    from interforge.analysis.diffusion import arrhenius_fit
     from interforge.analysis.pipeline import analyze
     from interforge.analysis.readers import load_trajectory
     from interforge.analysis.regions import region_summary
@@ -124,14 +140,9 @@ def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path) -> dict
                  "D_err_cm2_s": [r["D_err_cm2_s"] for r in rows]}
         if len(ok) >= 2:
             fit = arrhenius_fit([r["T_K"] for r in ok], [r["D_cm2_s"] for r in ok], [r["D_err_cm2_s"] for r in ok])
-            d300, lo, hi = fit.extrapolate(300.0)
-            n = float(np.mean([r["n_per_A3"] for r in ok]))
-            # tracer D extrapolated, Haven ratio 1 (the measured ratios are listed per run, too noisy to divide by)
-            sig = [nernst_einstein_mS_cm(x, n, 300.0, s.charge) for x in (d300, lo, hi)]
-            entry.update({"Ea_eV": fit.Ea_eV, "Ea_err_eV": fit.Ea_err_eV, "D300_cm2_s": d300,
-                          "sigma_RT_mS_cm": sig[0], "sigma_RT_low_mS_cm": sig[1], "sigma_RT_high_mS_cm": sig[2],
-                          "chi2_red": _f(fit.chi2_red),
-                          "figure": str(plot_arrhenius(fit, out_dir / f"arrhenius_{phase}.png"))})
+            entry.update({"Ea_eV": fit.Ea_eV, "Ea_err_eV": fit.Ea_err_eV, "chi2_red": _f(fit.chi2_red),
+                          "figure": str(plot_arrhenius(fit, out_dir / f"arrhenius_{phase}.png")),
+                          **room_temperature(fit, float(np.mean([r["n_per_A3"] for r in ok])), s)})
         else:
             entry["note"] = (f"fewer than two temperatures in {t_lo:g}-{t_hi:g} K with a positive D: no Arrhenius fit")
         arrhenius[phase] = entry

@@ -161,7 +161,7 @@ def arrhenius_section(fit: dict, folder: Path | None = None, title: str = "Arrhe
                 f"D({_num(fit.get('T_extrapolated_K'), 'g')} K) (cm²/s)": _num(fit.get("D_extrapolated_cm2_s")),
                 "sigma (mS/cm)": _num(fit.get("sigma_mS_cm")),
                 "sigma 1σ range": "–".join(_num(x, ".2g") for x in fit.get("sigma_range_mS_cm") or [])}]
-    notes = []
+    notes = [fit["note"]] if fit.get("note") else []
     if fit.get("excluded"):
         notes.append("Left out (outside arrhenius_T_min/max): " + ", ".join(
             f"{e['file']} ({e['T_K']:g} K)" for e in fit["excluded"]))
