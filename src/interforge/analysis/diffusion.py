@@ -155,6 +155,14 @@ class ArrheniusFit:
         another temperature (a slope indistinguishable from zero, or negative, extrapolates to any D at all)."""
         return bool(np.isfinite(self.Ea_err_eV) and self.Ea_eV > min_significance * self.Ea_err_eV)
 
+    def conductivity_at(self, T_K: float, n_per_A3: float, charge: float, min_significance: float):
+        """(D, D_low, D_high) in cm²/s and the Nernst–Einstein (sigma, low, high) in mS/cm at ``T_K`` (tracer D,
+        Haven ratio 1, 1σ bounds), or None when the fit does not resolve Ea (:meth:`resolves_Ea`)."""
+        if not self.resolves_Ea(min_significance):
+            return None
+        d = self.extrapolate(T_K)
+        return d, tuple(nernst_einstein_mS_cm(x, n_per_A3, T_K, charge) for x in d)
+
     def unresolved_note(self, min_significance: float) -> str:
         return (f"Ea {self.Ea_eV:.2f} ± {self.Ea_err_eV:.2f} eV is not resolved (not {min_significance:g} standard "
                 "errors above zero): no extrapolated value")

@@ -111,7 +111,7 @@ def _density(result: dict) -> float:
 
 
 def run_arrhenius(args):
-    from interforge.analysis.diffusion import arrhenius_fit, nernst_einstein_mS_cm
+    from interforge.analysis.diffusion import arrhenius_fit
 
     cfg = config_of(args).analysis
     T, D, E, n, H, excluded = [], [], [], [], [], []
@@ -145,10 +145,10 @@ def run_arrhenius(args):
         raise InterforgeError(f"{len(T)} result(s) within the Arrhenius range {cfg.arrhenius_T_min:g}-"
                               f"{cfg.arrhenius_T_max:g} K; an Arrhenius fit needs 2 (set [analysis] arrhenius_T_min/max)")
     fit = arrhenius_fit(T, D, E)
-    resolved = fit.resolves_Ea(cfg.arrhenius_min_significance)
-    d300, lo, hi = fit.extrapolate(args.T_K) if resolved else (None, None, None)
     n_mean = sum(n) / len(n)
-    sig = [nernst_einstein_mS_cm(x, n_mean, args.T_K, cfg.charge) if resolved else None for x in (d300, lo, hi)]
+    rt = fit.conductivity_at(args.T_K, n_mean, cfg.charge, cfg.arrhenius_min_significance)
+    resolved = rt is not None
+    (d300, lo, hi), sig = rt or ((None, None, None), (None, None, None))
     result = {"Ea_eV": fit.Ea_eV, "Ea_err_eV": fit.Ea_err_eV, "lnD0": fit.lnD0, "lnD0_err": fit.lnD0_err,
               "cov": fit.cov.tolist(), "chi2_red": fit.chi2_red, "T_K": T, "D_cm2_s": D, "D_err_cm2_s": E,
               "T_extrapolated_K": args.T_K, "D_extrapolated_cm2_s": d300, "D_extrapolated_range_cm2_s": [lo, hi],

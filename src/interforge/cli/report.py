@@ -45,7 +45,7 @@ def _is_analysis(d) -> bool:
 
 def _arrhenius_on_the_fly(results: list[tuple[str, dict]], cfg) -> dict | None:
     """Fit the set of `analyze` results like `interforge arrhenius` does (temperature range from the config)."""
-    from interforge.analysis.diffusion import arrhenius_fit, nernst_einstein_mS_cm
+    from interforge.analysis.diffusion import arrhenius_fit
     from interforge.report.figures import plot_arrhenius
     from interforge.report.sections import rendered
 
@@ -65,10 +65,9 @@ def _arrhenius_on_the_fly(results: list[tuple[str, dict]], cfg) -> dict | None:
     if len(pts) < 2:
         return None
     fit = arrhenius_fit([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts])
-    resolved = fit.resolves_Ea(s.arrhenius_min_significance)
-    d300, lo, hi = fit.extrapolate(300.0) if resolved else (None, None, None)
-    n = sum(p[3] for p in pts) / len(pts)
-    sig = [nernst_einstein_mS_cm(x, n, 300.0, s.charge) if resolved else None for x in (d300, lo, hi)]
+    rt = fit.conductivity_at(300.0, sum(p[3] for p in pts) / len(pts), s.charge, s.arrhenius_min_significance)
+    resolved = rt is not None
+    (d300, _, _), sig = rt or ((None, None, None), (None, None, None))
     return {"Ea_eV": fit.Ea_eV, "Ea_err_eV": fit.Ea_err_eV, "chi2_red": fit.chi2_red, "T_K": [p[0] for p in pts],
             "D_cm2_s": [p[1] for p in pts], "D_err_cm2_s": [p[2] for p in pts], "T_extrapolated_K": 300.0,
             "Ea_resolved": resolved, **({} if resolved else {"note": fit.unresolved_note(s.arrhenius_min_significance)}),

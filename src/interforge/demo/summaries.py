@@ -56,14 +56,11 @@ def room_temperature(fit, n_per_A3: float, s) -> dict:
     """The fit's extrapolation to 300 K (D, Nernst-Einstein sigma in mS/cm with its 1σ range) when it resolves
     Ea, i.e. Ea exceeds ``s.arrhenius_min_significance`` standard errors; otherwise None values and a note
     saying why: a slope indistinguishable from zero (or negative) extrapolates to any conductivity at all."""
-    if not fit.resolves_Ea(s.arrhenius_min_significance):
+    rt = fit.conductivity_at(300.0, n_per_A3, s.charge, s.arrhenius_min_significance)
+    if rt is None:
         return {"resolved": False, "D300_cm2_s": None, "sigma_RT_mS_cm": None, "sigma_RT_low_mS_cm": None,
                 "sigma_RT_high_mS_cm": None, "note": fit.unresolved_note(s.arrhenius_min_significance)}
-    from interforge.analysis.diffusion import nernst_einstein_mS_cm
-
-    d300, lo, hi = fit.extrapolate(300.0)
-    # tracer D extrapolated, Haven ratio 1 (the measured ratios are listed per run, too noisy to divide by)
-    sig = [nernst_einstein_mS_cm(x, n_per_A3, 300.0, s.charge) for x in (d300, lo, hi)]
+    (d300, _, _), sig = rt
     return {"resolved": True, "D300_cm2_s": d300, "sigma_RT_mS_cm": sig[0], "sigma_RT_low_mS_cm": sig[1],
             "sigma_RT_high_mS_cm": sig[2]}
 
