@@ -117,7 +117,7 @@ def neb_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms]) -> list[At
     """Interior images of the model's climbing-image NEB bands of ``gate_hops`` Li vacancy hops per
     barrier phase (never the gate's own vacancy)."""
     from interforge.active.anchors import hop_pairs, vacancy_hop
-    from interforge.active.validate import neb_band
+    from interforge.active.validate import neb_run
 
     v = cfg.validation
     names = [n for n in (v.phases or cfg.production.bulk_phases) if "Li" in phases[n].get_chemical_symbols()]
@@ -125,7 +125,7 @@ def neb_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms]) -> list[At
     for name in names[: v.neb_phases]:
         for vac, hopper in hop_pairs(phases[name], cfg.active.gate_hops, 4.0, avoid_first=True):
             ini, fin = vacancy_hop(phases[name], vac, hopper)
-            band = neb_band(ini, fin, lambda: calc, 3, steps=v.relax_steps)
+            band = neb_run(ini, fin, lambda: calc, 3, steps=v.relax_steps).images
             out += [_bare(im, f"gate/neb/{name}/{vac}-{hopper}/{j}") for j, im in enumerate(band)][1:-1]
     return out
 

@@ -145,12 +145,6 @@ def neb_run(initial: Atoms, final: Atoms, calc_factory, n_images: int = 5, fmax:
     return NEBBand(images, [x - e[0] for x in e], max(e) - e[0], converged)
 
 
-def neb_band(initial: Atoms, final: Atoms, calc_factory, n_images: int = 5, fmax: float = 0.05,
-             steps: int = 150) -> list[Atoms]:
-    """The relaxed band's images of :func:`neb_run`."""
-    return neb_run(initial, final, calc_factory, n_images, fmax, steps).images
-
-
 def relaxed_energy_per_atom(atoms: Atoms, calc, fmax: float = 0.05, steps: int = 200) -> float:
     """Energy per atom (eV) after relaxing positions and cell."""
     from ase.filters import FrechetCellFilter

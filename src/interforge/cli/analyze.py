@@ -168,5 +168,5 @@ def run_arrhenius(args):
     if args.figure:
         from interforge.report import plot_arrhenius
 
-        result["figure"] = str(plot_arrhenius(fit, args.figure, args.T_K))
+        result["figure"] = str(plot_arrhenius(fit, args.figure, args.T_K, cfg.arrhenius_min_significance))
     return result

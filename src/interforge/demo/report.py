@@ -12,6 +12,13 @@ def _fig(path, caption):
     return figure_if_file(path, caption)
 
 
+def _scale_phrase(prod) -> str:
+    """'about 80 atoms over 10 ps at 450-550 K' from ``[production]`` (what the bulk runs were asked for)."""
+    temps = sorted(prod.bulk_temperatures_K)
+    span = f"{temps[0]:g}-{temps[-1]:g} K" if len(temps) > 1 else f"{temps[0]:g} K" if temps else "no temperature"
+    return f"about {prod.bulk_target_atoms} atoms over {prod.bulk_ps:g} ps at {span}"
+
+
 def write_demo_report(demo) -> Path:
     """Write ``OUT/report.html`` from the demo's manifest and files."""
     from interforge.config import render_default_toml
@@ -28,8 +35,8 @@ def write_demo_report(demo) -> Path:
         f"({ident.name}, settings hash {ident.hash}) in place of VASP. Cells, run lengths (picoseconds) and the NEP are "
         f"small, and the MD runs at {_temperatures(cfg)} K, only where the validation gates checked the model. The numbers "
         "below are therefore a demonstration of the machinery, not converged physics: a Li that hops a few times in "
-        "80 atoms over 10 ps gives D to within a factor of a few, and an Arrhenius fit over 100 K carries an Ea error "
-        "of tenths of an eV.",
+        f"{_scale_phrase(cfg.production)} gives D to within a factor of a few, and an Arrhenius fit over that range "
+        "carries an Ea error of tenths of an eV.",
     ], tables=[("stage timings (s)", [{"stage": k, "seconds": v} for k, v in timings.items()]
                 + [{"stage": "total", "seconds": round(sum(timings.values()), 1)}])])
     sections.insert(0, gates_section(m["validate"], m["md"].get("forced_past_gates", [])))

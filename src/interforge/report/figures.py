@@ -51,17 +51,21 @@ def plot_msd(diffusion, path) -> Path:
         return save_figure(fig, path)
 
 
-def plot_arrhenius(fit, path, T_extrapolate: float = 300.0) -> Path:
-    """ln D vs 1000/T with error bars, the weighted fit and its 1-sigma band down to T_extrapolate."""
+def plot_arrhenius(fit, path, T_extrapolate: float = 300.0, min_significance: float = 0.0) -> Path:
+    """ln D vs 1000/T with error bars, the weighted fit and its 1-sigma band down to T_extrapolate — only over
+    the data when the fit does not resolve Ea at ``min_significance`` (a flat or negative slope drawn to 300 K
+    would show a room-temperature value the text withholds)."""
+    resolved = fit.resolves_Ea(min_significance)
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots()
         x = 1000.0 / fit.T_K
         yerr = np.where(np.isfinite(fit.D_err_cm2_s), fit.D_err_cm2_s / fit.D_cm2_s, 0.0)
         ax.errorbar(x, np.log10(fit.D_cm2_s), yerr=yerr / np.log(10), fmt="o", ms=4, capsize=2, label="MD")
-        tt = np.linspace(min(fit.T_K.min(), T_extrapolate), fit.T_K.max(), 100)
+        t_lo = min(fit.T_K.min(), T_extrapolate) if resolved else fit.T_K.min()
+        tt = np.linspace(t_lo, fit.T_K.max(), 100)
         pred = np.array([fit.predict_lnD(T) for T in tt])
-        ax.plot(1000 / tt, pred[:, 0] / np.log(10), "k-", lw=1,
-                label=f"Ea = {fit.Ea_eV:.3f} ± {fit.Ea_err_eV:.3f} eV")
+        label = f"Ea = {fit.Ea_eV:.3f} ± {fit.Ea_err_eV:.3f} eV" + ("" if resolved else " (not resolved)")
+        ax.plot(1000 / tt, pred[:, 0] / np.log(10), "k-" if resolved else "k:", lw=1, label=label)
         ax.fill_between(1000 / tt, (pred[:, 0] - pred[:, 1]) / np.log(10), (pred[:, 0] + pred[:, 1]) / np.log(10),
                         color="0.8", zorder=0)
         ax.set_xlabel("1000/T (1/K)")

@@ -445,24 +445,34 @@ def run_npt_jobs(jobs: dict, executor, ledger_dir: str | os.PathLike, stage: str
     """Run ``jobs`` ((phase, T[, repeat]) → :func:`nep_npt_md` arguments) through ``executor`` when there is one
     (its ledger in ``ledger_dir``; ``spec`` joins each task's identity), else here; returns key → its result.
     A job that fails in its worker is run here."""
-    from interforge.workflow.ledger import Ledger, Task, run_tasks
+    from interforge.workflow.ledger import Task
 
-    out = {}
-    if jobs and executor is not None:
-        keys = list(jobs)
-        tasks = [Task(name=f"{key[0]}_{key[1]:g}K{''.join(f'_{x}' for x in key[2:])}_{stage}", fn=nep_npt_md,
-                      args=jobs[key], spec={**(spec or {}), "phase": key[0], "T": key[1], "stage": stage,
-                                            **({"repeat": list(key[2:])} if len(key) > 2 else {})})
-                 for key in keys]
-        for key, o in zip(keys, run_tasks(executor, Ledger(ledger_dir), tasks)):
-            if o.state == "done":
-                out[key] = o.result
-            else:
-                log.warning("NEP NPT %s at %g K (%s) failed in its worker (%s); running it here",
-                            key[0], key[1], stage, o.error)
+    tasks = {key: Task(name=f"{key[0]}_{key[1]:g}K{''.join(f'_{x}' for x in key[2:])}_{stage}", fn=nep_npt_md,
+                       args=args, spec={**(spec or {}), "phase": key[0], "T": key[1], "stage": stage,
+                                        **({"repeat": list(key[2:])} if len(key) > 2 else {})})
+             for key, args in jobs.items()}
+    out = in_workers(executor, ledger_dir, tasks, f"NEP NPT ({stage})")
     for key, args in jobs.items():
         if key not in out:
             out[key] = nep_npt_md(*args)
+    return out
+
+
+def in_workers(executor, ledger_dir: str | os.PathLike, tasks: dict, what: str) -> dict:
+    """Run ``tasks`` (key → :class:`~interforge.workflow.ledger.Task`) through ``executor`` with its ledger in
+    ``ledger_dir``; returns key → result of those that finished there (none without an executor). A task that
+    failed in its worker gets a warning naming ``what`` and its key; the caller runs what is missing here,
+    where a worker's trouble (memory, a lost process) usually does not repeat."""
+    from interforge.workflow.ledger import Ledger, run_tasks
+
+    if executor is None or not tasks:
+        return {}
+    out = {}
+    for key, o in zip(tasks, run_tasks(executor, Ledger(ledger_dir), list(tasks.values()))):
+        if o.state == "done":
+            out[key] = o.result
+        else:
+            log.warning("%s %s failed in its worker (%s); running it here", what, key, o.error)
     return out
 
 
@@ -530,15 +540,13 @@ def holdout_frames(cfg: InterforgeConfig, phases: dict[str, Atoms], teacher, out
     cases = [(phase, T, k) for k, (phase, T) in enumerate((p, T) for p in names for T in temps)]
     out_dir = Path(out_dir)
     todo = [c for c in cases if not (out_dir / "teacher_frames" / f"{c[0]}_{c[1]:g}K.xyz").is_file()]
-    if executor is not None and len(todo) > 1:
-        from interforge.workflow.ledger import Ledger, Task, run_tasks
+    if len(todo) > 1:
+        from interforge.workflow.ledger import Task
 
-        tasks = [Task(name=f"{p}_{T:g}K", fn=teacher_frames_job, args=(cfg, phases[p], p, T, k, str(out_dir)),
-                      spec={"phase": p, "T": T, "k": k, "teacher": cfg.teacher.model_dump(mode="json")})
-                 for p, T, k in todo]
-        for (p, T, _), o in zip(todo, run_tasks(executor, Ledger(out_dir / "teacher_md" / "ledger"), tasks)):
-            if o.state != "done":
-                log.warning("hold-out teacher MD of %s at %g K failed in its worker (%s); running it here", p, T, o.error)
+        tasks = {(p, T): Task(name=f"{p}_{T:g}K", fn=teacher_frames_job, args=(cfg, phases[p], p, T, k, str(out_dir)),
+                              spec={"phase": p, "T": T, "k": k, "teacher": cfg.teacher.model_dump(mode="json")})
+                 for p, T, k in todo}
+        in_workers(executor, out_dir / "teacher_md" / "ledger", tasks, "hold-out teacher MD")
     return {f"{p}@{T:g}K": teacher_frames(cfg, phases[p], p, T, k, teacher, out_dir) for p, T, k in cases}
 
 
