@@ -461,7 +461,7 @@ def run_npt_jobs(jobs: dict, executor, ledger_dir: str | os.PathLike, stage: str
 def in_workers(executor, ledger_dir: str | os.PathLike, tasks: dict, what: str) -> dict:
     """Run ``tasks`` (key → :class:`~interforge.workflow.ledger.Task`) through ``executor`` with its ledger in
     ``ledger_dir``; returns key → result of those that finished there (none without an executor). A task that
-    failed in its worker gets a warning naming ``what`` and its key; the caller runs what is missing here,
+    failed in its worker gets a warning naming ``what`` and the task; the caller runs what is missing here,
     where a worker's trouble (memory, a lost process) usually does not repeat."""
     from interforge.workflow.ledger import Ledger, run_tasks
 
@@ -472,7 +472,7 @@ def in_workers(executor, ledger_dir: str | os.PathLike, tasks: dict, what: str) 
         if o.state == "done":
             out[key] = o.result
         else:
-            log.warning("%s %s failed in its worker (%s); running it here", what, key, o.error)
+            log.warning("%s %s failed in its worker (%s); running it here", what, tasks[key].name, o.error)
     return out
 
 
