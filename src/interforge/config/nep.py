@@ -40,7 +40,8 @@ class NepSection(Section):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where neppo trains.")
     learning_rate: list[float] = Field(
         default_factory=lambda: [1e-2, 1e-4], min_length=2, max_length=2,
-        description="neppo: AdamW learning rate at the start and end of training (cosine decay).",
+        description="neppo: AdamW learning rate at the start and end of training (cosine decay); the small preset "
+        "starts at 5e-2 (docs/nep.md, \"Learning rate\").",
     )
     weight_decay: float = Field(0.0, ge=0, description="neppo: decoupled AdamW weight decay.")
     stage_weights: dict[str, float] = Field(

@@ -137,9 +137,8 @@ def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path) -> dict
                  "D_err_cm2_s": [r["D_err_cm2_s"] for r in rows]}
         if len(ok) >= 2:
             fit = arrhenius_fit([r["T_K"] for r in ok], [r["D_cm2_s"] for r in ok], [r["D_err_cm2_s"] for r in ok])
-            entry.update({"Ea_eV": fit.Ea_eV, "Ea_err_eV": fit.Ea_err_eV, "chi2_red": _f(fit.chi2_red),
-                          "figure": str(plot_arrhenius(fit, out_dir / f"arrhenius_{phase}.png",
-                                                               min_significance=s.arrhenius_min_significance)),
+            figure = plot_arrhenius(fit, out_dir / f"arrhenius_{phase}.png", min_significance=s.arrhenius_min_significance)
+            entry.update({"Ea_eV": fit.Ea_eV, "Ea_err_eV": fit.Ea_err_eV, "chi2_red": _f(fit.chi2_red), "figure": str(figure),
                           **room_temperature(fit, float(np.mean([r["n_per_A3"] for r in ok])), s)})
         else:
             entry["note"] = (f"fewer than two temperatures in {t_lo:g}-{t_hi:g} K with a positive D: no Arrhenius fit")
