@@ -53,7 +53,8 @@ def write_demo_report(demo) -> Path:
     seed = m["seed"]
     sections.append(Section("Seed data", paragraphs=[
         f"Teacher MD and strain/rattle perturbations gave {seed['n_pool']} structures; SOAP → PCA → k-means picked "
-        f"{seed['n_selected']}, of which {seed['n_labelled']} were labelled ({seed['n_failed']} failed)."],
+        f"{seed['n_selected']} for training; with the frozen hold-out structures drawn from the same pool, "
+        f"{seed['n_labelled']} were labelled ({seed['n_failed']} failed)."],
         figures=_fig(seed["map"], "Seed pool and selection: PCA (left) and t-SNE (right) of SOAP descriptors")))
 
     learn = m["learn"]
