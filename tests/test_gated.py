@@ -12,7 +12,8 @@ from ase.filters import FrechetCellFilter
 from ase.geometry import find_mic
 from ase.optimize import BFGS
 
-from interforge.active.gated import gate_structures, gate_temperatures, neb_frames, npt_frames, relaxed_frames
+from interforge.active.gated import (gate_structures, gate_temperatures, neb_frames, npt_frames, relaxed_frames,
+                                     stability_gate_temperature)
 from interforge.active.validate import li_hop_endpoints
 from interforge.config import config_from_dict
 from interforge.errors import ConfigError
@@ -33,7 +34,8 @@ def cfg(md=None, **active):
     return config_from_dict({
         "validation": {"phases": ["lj"], "temperatures_K": [300.0, 600.0], "npt_target_atoms": 32, "relax_steps": 300},
         "production": {"bulk_phases": ["lj"]},
-        "active": {"gate_md_ps": 0.2, "gate_frames": 3, "gate_temperature_offset_K": -25.0, "gate_hops": 2, **active},
+        "active": {"gate_md_ps": 0.2, "gate_frames": 3, "gate_temperature_offset_K": -25.0, "gate_hops": 2,
+                   "gate_stability_ps": 0.3, "gate_stability_frames": 5, **active},
         "md": {"timestep_fs": 2.0, **(md or {})},
     })
 
@@ -41,10 +43,17 @@ def cfg(md=None, **active):
 def test_npt_frames_run_beside_not_at_the_gate_temperatures(tmp_path):
     c = cfg()
     assert gate_temperatures(c) == [275.0, 575.0]
+    # the longer run: the top gate temperature + [validation] stability_margin_K (50) + gate_stability_offset_K (25)
+    assert stability_gate_temperature(c) == 675.0
     frames = npt_frames(lj(), c, {"lj": crystal()}, tmp_path, seed=3)
-    assert len(frames) == 2 * 3
-    assert {f.info["origin"].split("#")[0] for f in frames} == {"gate/npt/lj@275K", "gate/npt/lj@575K"}
-    for T in (275, 575):
+    assert len(frames) == 2 * 3 + 5
+    origins = [f.info["origin"].split("#") for f in frames]
+    assert {o[0] for o in origins} == {"gate/npt/lj@275K", "gate/npt/lj@575K", "gate/npt/lj@675K"}
+    # the longer run's frames span all of it (a swelling is followed from its start to its end)
+    hot = sorted(int(i) for o, i in origins if o.endswith("675K"))
+    n_hot = TrajectoryReader(tmp_path / "npt" / "lj_675K" / "trajectory.h5").n_frames
+    assert hot[0] == 1 and hot[-1] == n_hot - 1
+    for T in (275, 575, 675):
         rd = TrajectoryReader(tmp_path / "npt" / f"lj_{T}K" / "trajectory.h5")
         vols = np.abs(np.linalg.det(rd.cells()))
         assert np.ptp(vols) > 0  # a barostat ran: the cell breathes
@@ -128,7 +137,7 @@ def test_npt_frames_from_a_pool_equal_those_run_here(nep_fixture_dir, tmp_path):
         "validation": {"phases": ["Si"], "temperatures_K": [500.0, 700.0], "npt_target_atoms": 8,
                        "npt_equilibration_ps": 0.02},
         "production": {"bulk_phases": ["Si"]},
-        "active": {"gate_md_ps": 0.04, "gate_frames": 2},
+        "active": {"gate_md_ps": 0.04, "gate_frames": 2, "gate_stability_ps": 0.04, "gate_stability_frames": 2},
         "md": {"timestep_fs": 1.0},
     })
     model = NEPCalculator(nep_fixture_dir / "Si_2022_NEP4_5body.txt")
@@ -136,7 +145,7 @@ def test_npt_frames_from_a_pool_equal_those_run_here(nep_fixture_dir, tmp_path):
     here = npt_frames(model, c, si, tmp_path / "here", seed=5)
     with PoolExecutor(2) as pool:
         pooled = npt_frames(model, c, si, tmp_path / "pool", seed=5, executor=pool)
-    assert [f.info["origin"] for f in here] == [f.info["origin"] for f in pooled] and len(here) == 4
+    assert [f.info["origin"] for f in here] == [f.info["origin"] for f in pooled] and len(here) == 6
     for a, b in zip(here, pooled):
         np.testing.assert_allclose(a.positions, b.positions, atol=1e-8)
         np.testing.assert_allclose(a.cell[:], b.cell[:], atol=1e-8)

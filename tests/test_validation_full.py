@@ -24,7 +24,7 @@ def _cfg():
         "md": {"timestep_fs": 1.0},
         "validation": {"phases": ["Si-diamond"], "temperatures_K": [500.0, 700.0], "teacher_md_ps": 0.15,
                        "teacher_equilibration_ps": 0.05, "frame_interval_ps": 0.02, "npt_ps": 1.5,
-                       "npt_equilibration_ps": 0.3, "npt_target_atoms": 64, "n_teacher_frames_npt": 2,
+                       "stability_npt_ps": 2.0, "npt_equilibration_ps": 0.3, "npt_target_atoms": 64, "n_teacher_frames_npt": 2,
                        "neb_phases": 0, "relax_steps": 60, "solid_species": "Si"},
     })
 
@@ -175,6 +175,28 @@ def test_the_pressure_gate_reads_the_teachers_known_offset_on_the_npt_frames(si_
         assert run["deviation"] == pytest.approx(-0.3 / 98.0, rel=0.02)  # V_NEP / (V_NEP (1 + dP/B)) - 1
         phase, T = key.split("@")
         assert not (val._npt_dir(phase, float(T.rstrip("K"))) / "at_teacher_pressure").exists()
+
+
+def test_the_density_and_solid_gates_also_run_longer_at_a_margin_above_the_top_temperature(si_nep, tmp_path):
+    """[validation] stability_margin_K (default 50 K) over the top gate temperature (700 K): one more NEP NPT per
+    phase at 750 K, stability_npt_ps long (2 ps against npt_ps 1.5, equilibration 0.3 ps of each), read by the
+    density and solid gates like the others; the hold-out teacher runs stay at the gate temperatures."""
+    from interforge.nep import NEPCalculator
+    from interforge.trajectory import TrajectoryReader
+    from interforge.validation import gates as G
+    from interforge.validation.runner import Validator
+
+    teacher, student = si_nep
+    val = Validator(str(student), _cfg(), _phases(), NEPCalculator(str(teacher)), tmp_path / "val")
+    runs = val.npt_runs({"Si-diamond": 98.0})
+    assert list(runs) == ["Si-diamond@500K", "Si-diamond@700K", "Si-diamond@750K"]
+    span = {k: TrajectoryReader(r["trajectory"]).times() for k, r in runs.items()}
+    # each trajectory holds the read window only: (run - equilibration) ps
+    assert span["Si-diamond@700K"][-1] - span["Si-diamond@700K"][0] == pytest.approx(1.5 - 0.3, abs=0.03)
+    assert span["Si-diamond@750K"][-1] - span["Si-diamond@750K"][0] == pytest.approx(2.0 - 0.3, abs=0.03)
+    assert runs["Si-diamond@750K"]["mean_temperature_K"] == pytest.approx(750.0, rel=0.1)
+    assert set(G.density_gate(runs, 0.02, 0.03).detail) == set(runs)
+    assert val.temps == [500.0, 700.0]
 
 
 def test_a_case_past_the_drift_limit_is_repeated_with_another_seed_and_judged_on_the_mean(si_nep, tmp_path):

@@ -8,7 +8,8 @@ labels them (store stage ``gate``):
 
 - ``density``, ``pressure``, ``solid``, ``forces``: frames of NEP NPT of every validation phase at every
   gate temperature plus ``[active] gate_temperature_offset_K`` (never at a gate temperature, so the
-  force gate's hold-out stays independent), on the validation's supercell;
+  force gate's hold-out stays independent), and of a longer run above the validation's stability
+  temperature, on the validation's supercell;
 - ``phase_order``: the model's own relaxation path and minimum of every polymorph;
 - ``barrier``: the model's converged NEB bands of Li vacancy hops other than the gate's (the gate's
   vacancy, the first Li, is never used).
@@ -45,15 +46,27 @@ def gate_temperatures(cfg: InterforgeConfig) -> list[float]:
     return [float(T) + cfg.active.gate_temperature_offset_K for T in temps]
 
 
+def stability_gate_temperature(cfg: InterforgeConfig) -> float | None:
+    """The temperature (K) of the longer gate-data NPT: the validation's stability temperature plus
+    ``[active] gate_stability_offset_K``, or None when either run is switched off."""
+    v, a = cfg.validation, cfg.active
+    top = v.stability_temperature(list(v.temperatures_K or cfg.production.bulk_temperatures_K))
+    if top is None or not a.gate_stability_ps:
+        return None
+    return top + a.gate_stability_offset_K
+
+
 def npt_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms], out_dir: Path,
                seed: int, executor=None) -> list[Atoms]:
     """``gate_frames`` frames of a NEP NPT run (``gate_md_ps``) per validation phase and gate-round
+    temperature, and ``gate_stability_frames`` of a longer one (``gate_stability_ps``) above the stability
     temperature, on the validation's supercell, after the validation's own NPT equilibration
     (``[validation] npt_equilibration_ps`` with its fast barostat).
 
     The frames must sit at the volume the model holds at T, which is what the density gate judges: from
     the 0 K cell the production barostat needs picoseconds to get there, and frames taken on the way (as
-    before 2026-11-30, from the second half of 2 ps) teach the model a volume it never stays at.
+    before 2026-11-30, from the second half of 2 ps) teach the model a volume it never stays at. The longer
+    run's frames are spread over all of it: a model that swells there is followed as it drifts.
 
     With an ``executor`` and a model file behind ``calc`` (an :class:`~interforge.nep.NEPCalculator`), the runs go
     to its workers; a run that fails there runs here."""
@@ -62,19 +75,22 @@ def npt_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms], out_dir: P
 
     a, md, v = cfg.active, cfg.md, cfg.validation
     names = list(v.phases or cfg.production.bulk_phases)
-    steps = max(2, int(round(a.gate_md_ps * 1000 / md.timestep_fs)))
     eq, _ = v.npt_steps(md.timestep_fs)  # the validation's own equilibration
-    every = max(1, steps // (4 * a.gate_frames))
-    cases = [(name, T, seed + k, supercell_for(phases[name], max(v.npt_target_atoms, len(phases[name]))))
-             for k, (name, T) in enumerate((n, T) for n in names for T in gate_temperatures(cfg))]
-    runs = _npt_runs(calc, cases, cfg, out_dir, steps, every, eq, executor)
+    runs = [(T, a.gate_md_ps, a.gate_frames) for T in gate_temperatures(cfg)]
+    if (hot := stability_gate_temperature(cfg)) is not None:
+        runs.append((hot, a.gate_stability_ps, a.gate_stability_frames))
+    cases = []
+    for k, (name, (T, ps, n)) in enumerate((n, r) for n in names for r in runs):
+        steps = max(2, int(round(ps * 1000 / md.timestep_fs)))
+        cell = supercell_for(phases[name], max(v.npt_target_atoms, len(phases[name])))
+        cases.append((name, T, seed + k, cell, steps, max(1, steps // (4 * n)), n))
     out: list[Atoms] = []
-    for (name, T, _, _), (trajectory, stopped_by) in zip(cases, runs):
+    for (name, T, *_, n), (trajectory, stopped_by) in zip(cases, _npt_runs(calc, cases, cfg, out_dir, eq, executor)):
         rd = TrajectoryReader(trajectory)
         window = np.arange(1, rd.n_frames)  # frame 0 is the equilibration's last state
         if len(window) == 0:
             continue
-        pick = np.unique(window[np.linspace(0, len(window) - 1, a.gate_frames).astype(int)])
+        pick = np.unique(window[np.linspace(0, len(window) - 1, n).astype(int)])
         out += [_bare(rd.atoms(int(i)), f"gate/npt/{name}@{T:g}K#{int(i)}") for i in pick]
         if stopped_by:
             log.warning("gate data: NEP NPT of %s at %g K stopped (%s); its frames are labelled all the same",
@@ -82,22 +98,24 @@ def npt_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms], out_dir: P
     return out
 
 
-def _npt_runs(calc, cases: list, cfg: InterforgeConfig, out_dir: Path, steps: int, every: int, eq: int,
+def _npt_runs(calc, cases: list, cfg: InterforgeConfig, out_dir: Path, eq: int,
               executor=None) -> list[tuple[str, str | None]]:
-    """(trajectory, stopped_by) of the NEP NPT of each (name, T, seed, cell) case, in order: with a model file
-    behind ``calc`` through :func:`~interforge.validation.runner.run_npt_jobs` (the executor's workers when
-    there is one), else here with ``calc``."""
+    """(trajectory, stopped_by) of the NEP NPT of each (name, T, seed, cell, steps, dump interval, frames) case,
+    in order: with a model file behind ``calc`` through :func:`~interforge.validation.runner.run_npt_jobs` (the
+    executor's workers when there is one), else here with ``calc``."""
     from interforge.validation.runner import bulk_npt, run_npt_jobs
 
     tau = cfg.validation.npt_equilibration_barostat_tau_fs
-    folder = {(n, T): out_dir / "npt" / f"{n}_{T:g}K" for n, T, _, _ in cases}
+    folder = {(c[0], c[1]): out_dir / "npt" / f"{c[0]}_{c[1]:g}K" for c in cases}
     path = getattr(calc, "path", None)
     if path is not None:
         md = cfg.md.model_dump()
-        jobs = {(n, T): (str(path), cell, str(folder[(n, T)]), T, steps, every, s, md, eq, tau) for n, T, s, cell in cases}
+        jobs = {(n, T): (str(path), cell, str(folder[(n, T)]), T, steps, every, s, md, eq, tau)
+                for n, T, s, cell, steps, every, _ in cases}
         done = run_npt_jobs(jobs, executor, out_dir / "npt" / "ledger", "gate", {"model": str(path)})
-        return [(done[(n, T)]["trajectory"], done[(n, T)]["stopped_by"]) for n, T, _, _ in cases]
-    runs = [bulk_npt(cell, calc, cfg.md, T, steps, folder[(n, T)], every, s, eq, tau) for n, T, s, cell in cases]
+        return [(done[(c[0], c[1])]["trajectory"], done[(c[0], c[1])]["stopped_by"]) for c in cases]
+    runs = [bulk_npt(cell, calc, cfg.md, T, steps, folder[(n, T)], every, s, eq, tau)
+            for n, T, s, cell, steps, every, _ in cases]
     return [(str(r.trajectory_path), r.stopped_by) for r in runs]
 
 

@@ -58,6 +58,17 @@ class ActiveSection(Section):
         description="Gate rounds run NPT at each gate temperature plus this offset, K; never 0, so no training frame comes "
         "from a gate temperature and the force gate's hold-out stays independent.",
     )
+    gate_stability_ps: float = Field(
+        10.0, ge=0,
+        description="Gate data also run one longer NEP NPT per validation phase above the validation's stability "
+        "temperature ([validation] stability_margin_K over the top gate temperature, plus gate_stability_offset_K), ps "
+        "after the equilibration; 0 = not. A model that swells there drifts for picoseconds into volumes no teacher "
+        "frame covers, where its pressure errs high; frames spread over the whole run follow that drift so the teacher "
+        "labels it (docs/validation.md, 'Holding 600 K').")
+    gate_stability_offset_K: float = Field(
+        25.0, ge=0, description="The longer gate-data NPT runs this far above the validation's stability temperature, K.")
+    gate_stability_frames: int = Field(
+        6, ge=1, description="Frames of each longer gate-data NPT taken for labelling, evenly over the run.")
     gate_hops: int = Field(2, ge=0, description="Gate rounds: Li vacancy hops (not the barrier gate's) whose NEP NEB bands are labelled.")
     gate_finetune_fraction: float = Field(
         0.35, ge=0, le=1,

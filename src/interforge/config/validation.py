@@ -34,6 +34,15 @@ class ValidationSection(Section):
         "volume approaches its value at T with about [md] barostat_tau_fs x (assumed / true bulk modulus), ~1.5 ps "
         "with the defaults: after a 1 ps equilibration at that rate the window the gates read still holds a third of "
         "the thermal expansion, which the drift test cannot tell from a cell that swells.")
+    stability_margin_K: float = Field(
+        50.0, ge=0,
+        description="The density and solid gates also run at the top gate temperature plus this margin, K (0 = not). "
+        "A model can hold every gate temperature for a few picoseconds and still swell a little above them: the "
+        "demo's 2026-11-30 model held 450-550 K and grew 10-12 % at 600 K over 20 ps (docs/validation.md).")
+    stability_npt_ps: float = Field(
+        12.0, gt=0,
+        description="Length of the NEP NPT at the stability temperature (top + stability_margin_K), ps, equilibration "
+        "included: the swelling it looks for builds up over several picoseconds, slower than npt_ps sees.")
     n_teacher_frames_npt: int = Field(6, ge=1, description="NEP NPT frames per run re-evaluated by the teacher (density gate).")
     seed_offset: int = Field(7919, description="Added to the project seed for the validation runs, so they are independent of training.")
     pressure_max_GPa: float = Field(0.2, gt=0, description="Gate pressure: mean |P_NEP - P_teacher| on teacher frames, GPa.")
@@ -59,9 +68,17 @@ class ValidationSection(Section):
     neb_fmax_eV_A: float = Field(0.05, gt=0, description="Force limit of the barrier gate's NEB (climbing stage and "
                                  "endpoints; the plain stage before it stops at twice this), eV/Å.")
 
-    def npt_steps(self, timestep_fs: float) -> tuple[int, int]:
-        """(equilibration, read window) MD steps of each NEP NPT run at ``timestep_fs`` fs: the equilibration
-        is ``npt_equilibration_ps`` of the ``npt_ps``, at most half of them."""
-        total = int(round(self.npt_ps * 1000 / timestep_fs))
+    def stability_temperature(self, gate_temperatures_K: list[float]) -> float | None:
+        """The temperature of the stability run (K): the top of ``gate_temperatures_K`` plus the margin, or
+        None without a margin."""
+        if not self.stability_margin_K or not gate_temperatures_K:
+            return None
+        return float(max(gate_temperatures_K)) + self.stability_margin_K
+
+    def npt_steps(self, timestep_fs: float, stability: bool = False) -> tuple[int, int]:
+        """(equilibration, read window) MD steps of each NEP NPT run at ``timestep_fs`` fs (``stability``: of the
+        run at the stability temperature): the equilibration is ``npt_equilibration_ps`` of the ``npt_ps``
+        (``stability_npt_ps``), at most half of them."""
+        total = int(round((self.stability_npt_ps if stability else self.npt_ps) * 1000 / timestep_fs))
         eq = min(int(round(self.npt_equilibration_ps * 1000 / timestep_fs)), total // 2)
         return eq, total - eq

@@ -1,8 +1,8 @@
 """``interforge validate``: measure a NEP against its teacher on what production will ask of it.
 
 Inputs the NEP never saw: teacher NVT at each gate temperature with a seed of its own (hold-out frames
-for the force and pressure gates), NEP NPT at the same temperatures (density and solid gates, the
-teacher re-evaluating some of its frames), relaxed phase energies and a Li-hop NEB. Each piece is
+for the force and pressure gates), NEP NPT at the same temperatures and, longer, at a margin above the
+top one (density and solid gates, the teacher re-evaluating some of its frames), relaxed phase energies and a Li-hop NEB. Each piece is
 cached in the validation folder, so a killed validation resumes. The record is written to
 ``OUT/validation.json`` and, in short, beside the model as ``<model>.validation.json``; ``md`` and
 production read it from there.
@@ -111,6 +111,8 @@ class Validator:
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.temps = list(self.v.temperatures_K or cfg.production.bulk_temperatures_K)
+        # the density and solid gates also look above the top gate temperature (none without a margin)
+        self.stability_T = self.v.stability_temperature(self.temps)
         names = list(self.v.phases or cfg.production.bulk_phases)
         missing = [n for n in names if n not in phases]
         if missing:
@@ -124,7 +126,7 @@ class Validator:
 
         protocol = {k: getattr(self.v, k) for k in ("npt_ps", "npt_equilibration_ps", "npt_target_atoms",
                                                     "npt_equilibration_barostat_tau_fs", "solid_species",
-                                                    "n_teacher_frames_npt")}
+                                                    "n_teacher_frames_npt", "stability_npt_ps")}
         # "rows": the numbers a run's window.json holds (2: the per-frame pressures of the pressure gate)
         self.npt_key = settings_hash({**protocol, "md": cfg.md.model_dump(), "seed": self.seed, "rows": 2})[:8]
 
@@ -150,12 +152,12 @@ class Validator:
 
     def independent(self) -> tuple[bool, str]:
         """Whether the gate temperatures differ from every temperature the training data came from."""
-        from interforge.active.gated import gate_temperatures
+        from interforge.active.gated import gate_temperatures, stability_gate_temperature
 
         a, s = self.cfg.active, self.cfg.sampling
         used = set(s.temperatures_K) | set(a.nvt_temperatures_K) | set(a.npt_temperatures_K)
         if a.gate_rounds or a.gate_data_each_iteration:
-            used |= set(gate_temperatures(self.cfg))
+            used |= set(gate_temperatures(self.cfg)) | {stability_gate_temperature(self.cfg)} - {None}
         clash = sorted(set(self.temps) & used)
         if clash:
             return False, f"gate temperatures {clash} K also produced training frames"
@@ -173,7 +175,7 @@ class Validator:
         into the subfolder ``sub`` of the run folder); ``repeat`` r > 0 draws the r-th independent seed."""
         from interforge.structures.supercell import supercell_for
 
-        eq, steps = self.v.npt_steps(self.cfg.md.timestep_fs)
+        eq, steps = self.v.npt_steps(self.cfg.md.timestep_fs, stability=T == self.stability_T)
         cell = supercell_for(self.phases[phase], max(self.v.npt_target_atoms, len(self.phases[phase])))
         md = self.cfg.md.model_dump()
         if pressure_bar is not None:
@@ -307,7 +309,7 @@ class Validator:
         for phase in self.md_phases:
             b = moduli.get(phase)
             b = b if b is not None and np.isfinite(b) and b > 1 else self.cfg.md.bulk_modulus_GPa
-            for T in self.temps:
+            for T in self.temps + ([self.stability_T] if self.stability_T is not None else []):
                 cases.append((phase, T, len(cases), b))
         final = {(p, T): json.loads(f.read_text()) for p, T, _, _ in cases
                  if (f := self._npt_dir(p, T) / "result.json").is_file()}
