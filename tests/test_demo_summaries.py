@@ -69,3 +69,40 @@ def test_a_fit_that_does_not_resolve_ea_gets_no_room_temperature_conductivity(tm
     assert flat["resolved"] is False and flat["sigma_RT_mS_cm"] is None and "not resolved" in flat["note"]
     assert act["resolved"] is True and act["sigma_RT_mS_cm"] > 0
     assert act["sigma_RT_low_mS_cm"] < act["sigma_RT_mS_cm"] < act["sigma_RT_high_mS_cm"]
+
+
+def test_a_run_whose_volume_is_off_the_teachers_stays_out_of_the_fit(tmp_path):
+    """The validation's density gate gives the teacher's volume at 500 and 700 K; a production run at 600 K is
+    compared with the linear interpolation between them, and one more than the gate's 3 % off is left out
+    of the Arrhenius fit. Independent reference: the runs' fixed cells, whose volume is known exactly."""
+    from interforge.demo.summaries import teacher_volumes
+
+    runs, v_atom = [], None
+    for k, T in enumerate((500.0, 600.0, 700.0, 800.0)):
+        tr, _ = site_hopping_trajectory(np.random.default_rng(k), 40, 201, 0.1, a=2.0, rate_per_ps=0.5, sigma=0.05)
+        v_atom = abs(np.linalg.det(tr.cells[0])) / len(tr.numbers)
+        runs.append({"name": f"toy_{T:g}", "kind": "bulk", "phase": "toy", "T": T,
+                     "trajectory_path": _xyz(tmp_path / f"t{k}.xyz", tr)})
+    # the teacher: the runs' own volume at 500 K, 10 % smaller at 700 K (so 600 K interpolates to 4.8 % smaller)
+    record = {"details": {"density": {"detail": {
+        "toy@500K": {"teacher_volume_A3_atom": v_atom}, "toy@700K": {"teacher_volume_A3_atom": v_atom / 1.1},
+        "other@500K": {"teacher_volume_A3_atom": float("nan")}}}}}
+    assert teacher_volumes(record) == {"toy": {500.0: v_atom, 700.0: v_atom / 1.1}}
+    cfg = config_from_dict({"production": {"equilibration_ps": 1.0},
+                            "analysis": {"hop_dt_ps": 2.0, "hop_average_ps": 0.3, "hop_window_start_ps": 0.0,
+                                         "displacement_t0_ps": 0.0, "cn_window_ps": 5.0, "max_structure_frames": 5,
+                                         "arrhenius_T_max": 900.0}})
+    out = analyse_runs(runs, cfg, tmp_path / "analysis", record)
+    by = {r["name"]: r for r in out["runs"]}
+    assert by["toy_500"]["volume_vs_teacher"] == pytest.approx(0.0, abs=1e-9) and by["toy_500"]["volume_holds"]
+    ref600 = (v_atom + v_atom / 1.1) / 2
+    assert by["toy_600"]["teacher_volume_A3_atom"] == pytest.approx(ref600, rel=1e-9)
+    assert by["toy_600"]["volume_vs_teacher"] == pytest.approx(v_atom / ref600 - 1, rel=1e-9)
+    assert by["toy_600"]["volume_holds"] is False and "did not vouch" in by["toy_600"]["skipped"]
+    assert by["toy_700"]["volume_holds"] is False
+    # outside the validated temperatures there is no reference: no verdict, the run stays in
+    assert by["toy_800"]["volume_holds"] is None and not by["toy_800"].get("skipped")
+    assert out["arrhenius"]["toy"]["T_K"] == [500.0, 800.0]
+    # without a record nothing is compared
+    plain = analyse_runs(runs, cfg, tmp_path / "plain")
+    assert all(r["volume_holds"] is None for r in plain["runs"])

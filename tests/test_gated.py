@@ -157,3 +157,21 @@ def test_gate_data_each_iteration_needs_an_offset():
     with pytest.raises(ConfigError, match="gate_temperature_offset_K"):
         cfg(gate_rounds=0, gate_data_each_iteration=True, gate_temperature_offset_K=0.0)
     cfg(gate_rounds=0, gate_temperature_offset_K=0.0)  # neither gate rounds nor gate data: any offset
+
+
+def test_a_run_stopped_by_a_guard_is_labelled_only_up_to_the_guard_margin(tmp_path, monkeypatch):
+    """The frames just before a guard fired are unphysical: of a stopped run, only the first 80 % of the
+    window (production analysis's share, GUARD_MARGIN) is picked; a run that finished is picked to its end."""
+    import interforge.active.gated as gated
+    from interforge.md.guards import GUARD_MARGIN
+
+    c = cfg(gate_stability_ps=0.0)
+    npt_frames(lj(), c, {"lj": crystal()}, tmp_path, seed=3)  # two finished runs to reuse
+    paths = [str(tmp_path / "npt" / f"lj_{T}K" / "trajectory.h5") for T in (275, 575)]
+    monkeypatch.setattr(gated, "_npt_runs", lambda *a, **k: [(paths[0], "temperature"), (paths[1], None)])
+    frames = npt_frames(lj(), c, {"lj": crystal()}, tmp_path / "again", seed=3)
+    last = {T: max(int(f.info["origin"].split("#")[1]) for f in frames if f"@{T}K" in f.info["origin"])
+            for T in (275, 575)}
+    n = {T: TrajectoryReader(p).n_frames for T, p in zip((275, 575), paths)}
+    assert last[275] == int((n[275] - 1) * (1 - GUARD_MARGIN))  # the window is frames 1 .. n-1
+    assert last[575] == n[575] - 1

@@ -70,6 +70,7 @@ def npt_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms], out_dir: P
 
     With an ``executor`` and a model file behind ``calc`` (an :class:`~interforge.nep.NEPCalculator`), the runs go
     to its workers; a run that fails there runs here."""
+    from interforge.md.guards import GUARD_MARGIN
     from interforge.structures.supercell import supercell_for
     from interforge.trajectory import TrajectoryReader
 
@@ -88,13 +89,16 @@ def npt_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms], out_dir: P
     for (name, T, *_, n), (trajectory, stopped_by) in zip(cases, _npt_runs(calc, cases, cfg, out_dir, eq, executor)):
         rd = TrajectoryReader(trajectory)
         window = np.arange(1, rd.n_frames)  # frame 0 is the equilibration's last state
+        if stopped_by:
+            # the frames just before a guard fired are already unphysical (thousands of K, tens of eV/Å): the
+            # run is labelled up to the share of it production analysis would read
+            window = window[: int(len(window) * (1 - GUARD_MARGIN))]
+            log.warning("gate data: NEP NPT of %s at %g K stopped (%s); its first %.0f %% are labelled",
+                        name, T, stopped_by, 100 * (1 - GUARD_MARGIN))
         if len(window) == 0:
             continue
         pick = np.unique(window[np.linspace(0, len(window) - 1, n).astype(int)])
         out += [_bare(rd.atoms(int(i)), f"gate/npt/{name}@{T:g}K#{int(i)}") for i in pick]
-        if stopped_by:
-            log.warning("gate data: NEP NPT of %s at %g K stopped (%s); its frames are labelled all the same",
-                        name, T, stopped_by)
     return out
 
 

@@ -208,7 +208,8 @@ class Demo:
     def stage_analysis(self) -> dict:
         from interforge.demo.summaries import analyse_runs
 
-        return analyse_runs(self.m["md"]["runs"], self.cfg, self.out / "analysis")
+        return analyse_runs(self.m["md"]["runs"], self.cfg, self.out / "analysis",
+                            self.m.data.get("validate"))
 
     def stage_report(self) -> dict:
         from interforge.demo.report import write_demo_report

@@ -97,8 +97,9 @@ def write_demo_report(demo) -> Path:
         tables=[("activation energy and room-temperature conductivity", rows),
                 ("runs (a run stopped by a guard is analysed up to 80 % of its length)",
                  [{k: r.get(k) for k in ("name", "T_K", "analysed_ps", "D_cm2_s", "D_err_cm2_s", "sigma_mS_cm",
-                                         "sigma_collective_mS_cm", "haven_ratio", "haven_ratio_err", "stopped_by",
-                                         "skipped")} for r in ana["runs"]])],
+                                         "sigma_collective_mS_cm", "haven_ratio", "haven_ratio_err",
+                                         "volume_A3_atom", "teacher_volume_A3_atom", "stopped_by", "skipped")}
+                  for r in ana["runs"]])],
         figures=tfigs))
 
     irows, trows, ifigs = [], [], []

@@ -12,6 +12,7 @@ from ase.data import chemical_symbols
 from interforge.config import InterforgeConfig
 from interforge.errors import InterforgeError
 from interforge.fileio import atomic_write_json
+from interforge.md.guards import GUARD_MARGIN
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +21,6 @@ def _f(x):
     return float(x) if x is not None and np.isfinite(x) else None
 
 
-#: A run that a guard stopped is analysed up to this share of its length before the stop: the frames
-#: just before a blow-up are already unphysical.
-GUARD_MARGIN = 0.2
 MIN_FRAMES = 20
 
 
@@ -52,6 +50,40 @@ def solid_state(traj, cfg: InterforgeConfig) -> dict:
     return {"solid": bool(ok), "lindemann": float(order.lindemann), "volume_drift": float(order.volume_drift)}
 
 
+def teacher_volumes(validation: dict | None) -> dict[str, dict[float, float]]:
+    """phase → {T (K): the teacher's volume there (Å³/atom)}, read from the density gate of a validation record
+    (``ValidationRecord.to_dict()``); empty without one."""
+    details = (validation or {}).get("details") or {}
+    rows = (details.get("density") or {}).get("detail") or {}
+    out: dict[str, dict[float, float]] = {}
+    for key, row in rows.items():
+        phase, _, t = key.rpartition("@")
+        v = row.get("teacher_volume_A3_atom") if isinstance(row, dict) else None
+        if phase and t.endswith("K") and v is not None and np.isfinite(v):
+            out.setdefault(phase, {})[float(t[:-1])] = float(v)
+    return out
+
+
+def volume_state(traj, equilibration_ps: float, reference: dict[float, float] | None, T: float,
+                 max_deviation: float) -> dict:
+    """A production run's mean volume (Å³/atom, after ``equilibration_ps``) against the teacher's at ``T`` K
+    (``reference``: T → Å³/atom from the validation, interpolated linearly between its temperatures; none
+    outside them). ``volume_holds`` is None without a reference, else whether |V / V_teacher - 1| is within
+    ``max_deviation``, the density gate's limit: a run outside it measured transport at a density the gate
+    never vouched for."""
+    keep = traj.times_ps >= traj.times_ps[0] + equilibration_ps
+    cells = traj.cells[keep] if keep.sum() >= 2 else traj.cells
+    v = float(np.abs(np.linalg.det(cells)).mean()) / len(traj.numbers)
+    out = {"volume_A3_atom": v, "teacher_volume_A3_atom": None, "volume_vs_teacher": None, "volume_holds": None}
+    if reference:
+        ts = sorted(reference)
+        if ts[0] - 1e-6 <= T <= ts[-1] + 1e-6:
+            ref = float(np.interp(T, ts, [reference[t] for t in ts]))
+            dev = v / ref - 1.0
+            out.update(teacher_volume_A3_atom=ref, volume_vs_teacher=dev, volume_holds=bool(abs(dev) <= max_deviation))
+    return out
+
+
 def room_temperature(fit, n_per_A3: float, s) -> dict:
     """The fit's extrapolation to 300 K (D, Nernst-Einstein sigma in mS/cm with its 1σ range) when it resolves
     Ea, i.e. Ea exceeds ``s.arrhenius_min_significance`` standard errors; otherwise None values and a note
@@ -65,8 +97,11 @@ def room_temperature(fit, n_per_A3: float, s) -> dict:
             "sigma_RT_high_mS_cm": sig[2]}
 
 
-def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path) -> dict:
-    """Analyse every finished run; fit Arrhenius per bulk phase; summarise interfaces by region."""
+def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path,
+                 validation: dict | None = None) -> dict:
+    """Analyse every finished run; fit Arrhenius per bulk phase; summarise interfaces by region. With the model's
+    ``validation`` record, each bulk run's mean volume is compared with the teacher's at its temperature and a
+    run outside the density gate's limit stays out of the Arrhenius fit."""
     from interforge.analysis.diffusion import arrhenius_fit
     from interforge.analysis.pipeline import analyze
     from interforge.analysis.readers import load_trajectory
@@ -75,6 +110,7 @@ def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path) -> dict
 
     s = cfg.analysis
     per_run, by_phase, interface = [], {}, []
+    reference = teacher_volumes(validation)
     for r in runs:
         if not r.get("trajectory_path"):
             per_run.append({"name": r["name"], "skipped": f"run failed: {r.get('error')}"})
@@ -107,8 +143,17 @@ def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path) -> dict
                "results": str(folder / "results.json"), "equilibration_ps": res.equilibration_ps,
                "analysed_ps": float(traj.times_ps[-1] - traj.times_ps[0]) - res.equilibration_ps}
         row.update(solid_state(traj, cfg))
+        if r["kind"] == "bulk":
+            row.update(volume_state(traj, res.equilibration_ps, reference.get(r["phase"]), r["T"],
+                                    cfg.validation.density_max_deviation))
         per_run.append(row)
-        if r["kind"] == "bulk" and row["solid"]:
+        if r["kind"] == "bulk" and row["solid"] and row["volume_holds"] is False:
+            by_phase.setdefault(r["phase"], [])
+            row["skipped"] = (f"mean volume {row['volume_A3_atom']:.2f} Å³/atom, {row['volume_vs_teacher']:+.1%} from the "
+                              f"teacher's {row['teacher_volume_A3_atom']:.2f} at {r['T']:g} K (the density gate's limit "
+                              f"{cfg.validation.density_max_deviation:.0%}): transport at a density the gates did not "
+                              "vouch for; left out of the Arrhenius fit")
+        elif r["kind"] == "bulk" and row["solid"]:
             by_phase.setdefault(r["phase"], []).append(row)
         elif r["kind"] == "bulk":
             by_phase.setdefault(r["phase"], [])

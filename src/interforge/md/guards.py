@@ -8,6 +8,10 @@ import numpy as np
 
 from interforge.errors import InputError
 
+#: A run that a guard stopped is read (analysed, labelled) only up to this share of its length before the
+#: stop: the frames just before a blow-up are already unphysical.
+GUARD_MARGIN = 0.2
+
 
 @dataclass
 class Guards:
