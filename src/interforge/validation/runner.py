@@ -596,7 +596,7 @@ def _volume_figure(runs: dict, path: Path) -> Path:
     from interforge.report.figures import save_figure
     from interforge.trajectory import TrajectoryReader
 
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
     for key, r in runs.items():
         if not r.get("trajectory") or not Path(r["trajectory"]).is_file():
             continue
@@ -606,7 +606,8 @@ def _volume_figure(runs: dict, path: Path) -> Path:
         if np.isfinite(r.get("teacher_volume_A3_atom", np.nan)):
             ax.axhline(r["teacher_volume_A3_atom"], color=line.get_color(), ls=":", lw=1)
     ax.set(xlabel="time (ps)", ylabel="volume (Å³/atom)", title="NEP NPT (dotted: teacher estimate)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the curves, never over them
+    fig.tight_layout()
     return save_figure(fig, path)
 
 
