@@ -122,6 +122,22 @@ def nernst_einstein_mS_cm(D_cm2_s: float, n_per_A3: float, T_K: float, charge: f
 
 
 @dataclass
+class Extrapolation:
+    """An Arrhenius fit carried to ``T_K``: D (cm²/s) and Nernst–Einstein sigma (mS/cm) with 1σ bounds, or,
+    when the fit does not resolve Ea (``resolved`` False), None values and a ``note`` saying why."""
+
+    resolved: bool
+    T_K: float
+    D_cm2_s: float | None = None
+    D_low_cm2_s: float | None = None
+    D_high_cm2_s: float | None = None
+    sigma_mS_cm: float | None = None
+    sigma_low_mS_cm: float | None = None
+    sigma_high_mS_cm: float | None = None
+    note: str = ""
+
+
+@dataclass
 class ArrheniusFit:
     """ln D = ln D0 − Ea/(k_B T), fitted by weighted least squares in (1/T, ln D).
 
@@ -155,13 +171,14 @@ class ArrheniusFit:
         another temperature (a slope indistinguishable from zero, or negative, extrapolates to any D at all)."""
         return bool(np.isfinite(self.Ea_err_eV) and self.Ea_eV > min_significance * self.Ea_err_eV)
 
-    def conductivity_at(self, T_K: float, n_per_A3: float, charge: float, min_significance: float):
-        """(D, D_low, D_high) in cm²/s and the Nernst–Einstein (sigma, low, high) in mS/cm at ``T_K`` (tracer D,
-        Haven ratio 1, 1σ bounds), or None when the fit does not resolve Ea (:meth:`resolves_Ea`)."""
+    def conductivity_at(self, T_K: float, n_per_A3: float, charge: float, min_significance: float) -> "Extrapolation":
+        """D (cm²/s) and the Nernst–Einstein sigma (mS/cm) at ``T_K`` with their 1σ bounds (tracer D, Haven ratio
+        1); all None, with a note saying why, when the fit does not resolve Ea (:meth:`resolves_Ea`)."""
         if not self.resolves_Ea(min_significance):
-            return None
+            return Extrapolation(False, T_K, note=self.unresolved_note(min_significance))
         d = self.extrapolate(T_K)
-        return d, tuple(nernst_einstein_mS_cm(x, n_per_A3, T_K, charge) for x in d)
+        sig = tuple(nernst_einstein_mS_cm(x, n_per_A3, T_K, charge) for x in d)
+        return Extrapolation(True, T_K, *d, *sig)
 
     def unresolved_note(self, min_significance: float) -> str:
         return (f"Ea {self.Ea_eV:.2f} ± {self.Ea_err_eV:.2f} eV is not resolved (not {min_significance:g} standard "

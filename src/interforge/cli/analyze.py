@@ -147,22 +147,22 @@ def run_arrhenius(args):
     fit = arrhenius_fit(T, D, E)
     n_mean = sum(n) / len(n)
     rt = fit.conductivity_at(args.T_K, n_mean, cfg.charge, cfg.arrhenius_min_significance)
-    resolved = rt is not None
-    (d300, lo, hi), sig = rt or ((None, None, None), (None, None, None))
     result = {"Ea_eV": fit.Ea_eV, "Ea_err_eV": fit.Ea_err_eV, "lnD0": fit.lnD0, "lnD0_err": fit.lnD0_err,
               "cov": fit.cov.tolist(), "chi2_red": fit.chi2_red, "T_K": T, "D_cm2_s": D, "D_err_cm2_s": E,
-              "T_extrapolated_K": args.T_K, "D_extrapolated_cm2_s": d300, "D_extrapolated_range_cm2_s": [lo, hi],
-              "sigma_mS_cm": sig[0], "sigma_range_mS_cm": [sig[1], sig[2]], "n_per_A3": n_mean,
+              "T_extrapolated_K": args.T_K, "D_extrapolated_cm2_s": rt.D_cm2_s,
+              "D_extrapolated_range_cm2_s": [rt.D_low_cm2_s, rt.D_high_cm2_s], "sigma_mS_cm": rt.sigma_mS_cm,
+              "sigma_range_mS_cm": [rt.sigma_low_mS_cm, rt.sigma_high_mS_cm], "n_per_A3": n_mean,
               "sigma_estimator": "Nernst-Einstein with the extrapolated tracer D (Haven ratio 1)",
               "haven_ratio_measured": H, "T_range_K": [cfg.arrhenius_T_min, cfg.arrhenius_T_max],
-              "excluded": excluded, "results": [str(p) for p in args.results], "Ea_resolved": resolved}
+              "excluded": excluded, "results": [str(p) for p in args.results], "Ea_resolved": rt.resolved}
     print(f"Ea = {fit.Ea_eV:.3f} ± {fit.Ea_err_eV:.3f} eV from {len(T)} temperatures")
-    if not resolved:
-        result["note"] = fit.unresolved_note(cfg.arrhenius_min_significance)
+    if not rt.resolved:
+        result["note"] = rt.note
         print(result["note"] + " ([analysis] arrhenius_min_significance)")
     else:
-        print(f"D({args.T_K:g} K) = {d300:.3e} cm²/s (1σ {lo:.2e} – {hi:.2e})")
-        print(f"sigma({args.T_K:g} K) = {sig[0]:.3g} mS/cm (1σ {sig[1]:.2g} – {sig[2]:.2g}), tracer D, Haven ratio 1"
+        print(f"D({args.T_K:g} K) = {rt.D_cm2_s:.3e} cm²/s (1σ {rt.D_low_cm2_s:.2e} – {rt.D_high_cm2_s:.2e})")
+        print(f"sigma({args.T_K:g} K) = {rt.sigma_mS_cm:.3g} mS/cm (1σ {rt.sigma_low_mS_cm:.2g} – "
+              f"{rt.sigma_high_mS_cm:.2g}), tracer D, Haven ratio 1"
               + (f"; measured Haven ratios {', '.join(f'{h:.2f}' for h in H if h is not None)}" if any(
                   h is not None for h in H) else ""))
     if args.figure:

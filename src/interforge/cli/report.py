@@ -66,12 +66,11 @@ def _arrhenius_on_the_fly(results: list[tuple[str, dict]], cfg) -> dict | None:
         return None
     fit = arrhenius_fit([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts])
     rt = fit.conductivity_at(300.0, sum(p[3] for p in pts) / len(pts), s.charge, s.arrhenius_min_significance)
-    resolved = rt is not None
-    (d300, _, _), sig = rt or ((None, None, None), (None, None, None))
     return {"Ea_eV": fit.Ea_eV, "Ea_err_eV": fit.Ea_err_eV, "chi2_red": fit.chi2_red, "T_K": [p[0] for p in pts],
             "D_cm2_s": [p[1] for p in pts], "D_err_cm2_s": [p[2] for p in pts], "T_extrapolated_K": 300.0,
-            "Ea_resolved": resolved, **({} if resolved else {"note": fit.unresolved_note(s.arrhenius_min_significance)}),
-            "D_extrapolated_cm2_s": d300, "sigma_mS_cm": sig[0], "sigma_range_mS_cm": sig[1:],
+            "Ea_resolved": rt.resolved, **({} if rt.resolved else {"note": rt.note}),
+            "D_extrapolated_cm2_s": rt.D_cm2_s, "sigma_mS_cm": rt.sigma_mS_cm,
+            "sigma_range_mS_cm": (rt.sigma_low_mS_cm, rt.sigma_high_mS_cm),
             "sigma_estimator": "Nernst–Einstein with the extrapolated tracer D (Haven ratio 1); fitted by "
                                "`interforge report` over the analyze results below",
             "excluded": excluded, "figure_png": rendered(plot_arrhenius, fit)}

@@ -89,12 +89,9 @@ def room_temperature(fit, n_per_A3: float, s) -> dict:
     Ea, i.e. Ea exceeds ``s.arrhenius_min_significance`` standard errors; otherwise None values and a note
     saying why: a slope indistinguishable from zero (or negative) extrapolates to any conductivity at all."""
     rt = fit.conductivity_at(300.0, n_per_A3, s.charge, s.arrhenius_min_significance)
-    if rt is None:
-        return {"resolved": False, "D300_cm2_s": None, "sigma_RT_mS_cm": None, "sigma_RT_low_mS_cm": None,
-                "sigma_RT_high_mS_cm": None, "note": fit.unresolved_note(s.arrhenius_min_significance)}
-    (d300, _, _), sig = rt
-    return {"resolved": True, "D300_cm2_s": d300, "sigma_RT_mS_cm": sig[0], "sigma_RT_low_mS_cm": sig[1],
-            "sigma_RT_high_mS_cm": sig[2]}
+    out = {"resolved": rt.resolved, "D300_cm2_s": rt.D_cm2_s, "sigma_RT_mS_cm": rt.sigma_mS_cm,
+           "sigma_RT_low_mS_cm": rt.sigma_low_mS_cm, "sigma_RT_high_mS_cm": rt.sigma_high_mS_cm}
+    return out if rt.resolved else {**out, "note": rt.note}
 
 
 def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path,
