@@ -144,19 +144,19 @@ def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path,
             row.update(volume_state(traj, res.equilibration_ps, reference.get(r["phase"]), r["T"],
                                     cfg.validation.density_max_deviation))
         per_run.append(row)
-        if r["kind"] == "bulk" and row["solid"] and row["volume_holds"] is False:
+        if r["kind"] == "bulk":
             by_phase.setdefault(r["phase"], [])
-            row["skipped"] = (f"mean volume {row['volume_A3_atom']:.2f} Å³/atom, {row['volume_vs_teacher']:+.1%} from the "
-                              f"teacher's {row['teacher_volume_A3_atom']:.2f} at {r['T']:g} K (the density gate's limit "
-                              f"{cfg.validation.density_max_deviation:.0%}): transport at a density the gates did not "
-                              "vouch for; left out of the Arrhenius fit")
-        elif r["kind"] == "bulk" and row["solid"]:
-            by_phase.setdefault(r["phase"], []).append(row)
-        elif r["kind"] == "bulk":
-            by_phase.setdefault(r["phase"], [])
-            row["skipped"] = (f"not a solid: {cfg.validation.solid_species} Lindemann index {row['lindemann']:.3f} "
-                              f"(limit {cfg.validation.lindemann_max:g}), volume drift {row['volume_drift']:+.1%}; "
-                              "left out of the Arrhenius fit")
+            if not row["solid"]:
+                row["skipped"] = (f"not a solid: {cfg.validation.solid_species} Lindemann index {row['lindemann']:.3f} "
+                                  f"(limit {cfg.validation.lindemann_max:g}), volume drift {row['volume_drift']:+.1%}; "
+                                  "left out of the Arrhenius fit")
+            elif row["volume_holds"] is False:
+                row["skipped"] = (f"mean volume {row['volume_A3_atom']:.2f} Å³/atom, {row['volume_vs_teacher']:+.1%} from "
+                                  f"the teacher's {row['teacher_volume_A3_atom']:.2f} at {r['T']:g} K (the density gate's "
+                                  f"limit {cfg.validation.density_max_deviation:.0%}): transport at a density the gates did "
+                                  "not vouch for; left out of the Arrhenius fit")
+            else:
+                by_phase[r["phase"]].append(row)
         if r["kind"] == "interface" and res.cn is not None and res.interfaces is not None and len(res.interfaces.planes_A):
             regions = region_summary(res.cn, res.hops, res.interfaces.planes_A, res.interfaces.cell_z_A, s.interface_width_A)
             interface.append({"name": r["name"], "T_K": r["T"], "planes_A": list(map(float, res.interfaces.planes_A)),
