@@ -62,6 +62,17 @@ def test_npt_frames_run_beside_not_at_the_gate_temperatures(tmp_path):
     assert (tmp_path / "npt" / "lj_575K" / "equilibration" / "trajectory.h5").is_file()
 
 
+def test_gate_temperatures_and_phases_fall_back_to_production():
+    """Without [validation] lists the gates run at the production bulk temperatures and phases, and gate data
+    follow them (an explicit validation list wins)."""
+    c = config_from_dict({"production": {"bulk_phases": ["lj"], "bulk_temperatures_K": [400.0, 450.0]},
+                          "active": {"gate_temperature_offset_K": -25.0}})
+    assert (c.gate_temperatures_K, c.gate_phases) == ([400.0, 450.0], ["lj"])
+    assert gate_temperatures(c) == [375.0, 425.0]
+    assert stability_gate_temperature(c) == 450.0 + c.validation.stability_margin_K + c.active.gate_stability_offset_K
+    assert cfg().gate_temperatures_K == [300.0, 600.0]
+
+
 def test_npt_frames_sit_at_the_volume_the_model_holds(tmp_path):
     """The LJ crystal, built under its lattice constant, expands at 575 K. Gate frames must come from the
     volume it holds there (an independent 3 ps NPT with a fast barostat), not from the approach to it that

@@ -24,7 +24,8 @@ def _cfg():
         "md": {"timestep_fs": 1.0},
         "validation": {"phases": ["Si-diamond"], "temperatures_K": [500.0, 700.0], "teacher_md_ps": 0.15,
                        "teacher_equilibration_ps": 0.05, "frame_interval_ps": 0.02, "npt_ps": 1.5,
-                       "stability_npt_ps": 2.0, "npt_equilibration_ps": 0.3, "npt_target_atoms": 64, "n_teacher_frames_npt": 2,
+                       "stability_npt_ps": 2.0, "npt_equilibration_ps": 0.3, "stability_equilibration_ps": 0.5,
+                       "npt_target_atoms": 64, "n_teacher_frames_npt": 2,
                        "neb_phases": 0, "relax_steps": 60, "solid_species": "Si"},
     })
 
@@ -179,8 +180,9 @@ def test_the_pressure_gate_reads_the_teachers_known_offset_on_the_npt_frames(si_
 
 def test_the_density_and_solid_gates_also_run_longer_at_a_margin_above_the_top_temperature(si_nep, tmp_path):
     """[validation] stability_margin_K (default 50 K) over the top gate temperature (700 K): one more NEP NPT per
-    phase at 750 K, stability_npt_ps long (2 ps against npt_ps 1.5, equilibration 0.3 ps of each), read by the
-    density and solid gates like the others; the hold-out teacher runs stay at the gate temperatures."""
+    phase at 750 K, stability_npt_ps long (2 ps against npt_ps 1.5) after its own stability_equilibration_ps (0.5
+    ps against 0.3), read by the density and solid gates like the others; the hold-out teacher runs stay at the
+    gate temperatures."""
     from interforge.nep import NEPCalculator
     from interforge.trajectory import TrajectoryReader
     from interforge.validation import gates as G
@@ -193,7 +195,7 @@ def test_the_density_and_solid_gates_also_run_longer_at_a_margin_above_the_top_t
     span = {k: TrajectoryReader(r["trajectory"]).times() for k, r in runs.items()}
     # each trajectory holds the read window only: (run - equilibration) ps
     assert span["Si-diamond@700K"][-1] - span["Si-diamond@700K"][0] == pytest.approx(1.5 - 0.3, abs=0.03)
-    assert span["Si-diamond@750K"][-1] - span["Si-diamond@750K"][0] == pytest.approx(2.0 - 0.3, abs=0.03)
+    assert span["Si-diamond@750K"][-1] - span["Si-diamond@750K"][0] == pytest.approx(2.0 - 0.5, abs=0.03)
     assert runs["Si-diamond@750K"]["mean_temperature_K"] == pytest.approx(750.0, rel=0.1)
     assert set(G.density_gate(runs, 0.02, 0.03).detail) == set(runs)
     assert val.temps == [500.0, 700.0]

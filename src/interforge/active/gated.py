@@ -42,15 +42,14 @@ def _bare(atoms: Atoms, origin: str) -> Atoms:
 
 def gate_temperatures(cfg: InterforgeConfig) -> list[float]:
     """The temperatures (K) gate rounds run NPT at: each gate temperature plus the offset."""
-    temps = cfg.validation.temperatures_K or cfg.production.bulk_temperatures_K
-    return [float(T) + cfg.active.gate_temperature_offset_K for T in temps]
+    return [T + cfg.active.gate_temperature_offset_K for T in cfg.gate_temperatures_K]
 
 
 def stability_gate_temperature(cfg: InterforgeConfig) -> float | None:
     """The temperature (K) of the longer gate-data NPT: the validation's stability temperature plus
     ``[active] gate_stability_offset_K``, or None when either run is switched off."""
     v, a = cfg.validation, cfg.active
-    top = v.stability_temperature(list(v.temperatures_K or cfg.production.bulk_temperatures_K))
+    top = v.stability_temperature(cfg.gate_temperatures_K)
     if top is None or not a.gate_stability_ps:
         return None
     return top + a.gate_stability_offset_K
@@ -75,7 +74,7 @@ def npt_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms], out_dir: P
     from interforge.trajectory import TrajectoryReader
 
     a, md, v = cfg.active, cfg.md, cfg.validation
-    names = list(v.phases or cfg.production.bulk_phases)
+    names = cfg.gate_phases
     eq, _ = v.npt_steps(md.timestep_fs)  # the validation's own equilibration
     runs = [(T, a.gate_md_ps, a.gate_frames) for T in gate_temperatures(cfg)]
     if (hot := stability_gate_temperature(cfg)) is not None:
@@ -142,7 +141,7 @@ def neb_frames(calc, cfg: InterforgeConfig, phases: dict[str, Atoms]) -> list[At
     from interforge.active.validate import neb_run
 
     v = cfg.validation
-    names = [n for n in (v.phases or cfg.production.bulk_phases) if "Li" in phases[n].get_chemical_symbols()]
+    names = [n for n in cfg.gate_phases if "Li" in phases[n].get_chemical_symbols()]
     out: list[Atoms] = []
     for name in names[: v.neb_phases]:
         for vac, hopper in hop_pairs(phases[name], cfg.active.gate_hops, 4.0, avoid_first=True):

@@ -338,9 +338,7 @@ class ActiveLearner:
             from interforge.teacher import make_calculator
             from interforge.validation.runner import holdout_frames
 
-            v = self.cfg.validation
-            names = list(v.phases or self.cfg.production.bulk_phases)
-            phases = {n: bulk_cell(n, self.cfg) for n in names}
+            phases = {n: bulk_cell(n, self.cfg) for n in self.cfg.gate_phases}
             self._independent = holdout_frames(self.cfg, phases, make_calculator(self.cfg.teacher),
                                                self.workdir / "validation", self.executor)
         return self._independent

@@ -644,10 +644,10 @@ def validation_plan(cfg) -> None:
     """The validation gates have something to run on: gate temperatures (``[validation] temperatures_K``, else
     ``[production] bulk_temperatures_K``) and phases (``[validation] phases``, else ``[production] bulk_phases``).
     With both lists of a pair empty the validator failed after loading the model and the teacher."""
-    if not (cfg.validation.temperatures_K or cfg.production.bulk_temperatures_K):
+    if not cfg.gate_temperatures_K:
         raise InputError("[validation] temperatures_K: empty, and so is [production] bulk_temperatures_K; the "
                          "validation gates need at least one temperature")
-    if not (cfg.validation.phases or cfg.production.bulk_phases):
+    if not cfg.gate_phases:
         raise InputError("[validation] phases: empty, and so is [production] bulk_phases; the validation gates need "
                          "at least one phase")
 

@@ -66,6 +66,17 @@ class InterforgeConfig(Section):
         """The working directory, resolved against the TOML file's folder."""
         return (self._base_dir / self.project.workdir).resolve()
 
+    @property
+    def gate_temperatures_K(self) -> list[float]:
+        """The validation gates' temperatures (K): ``[validation] temperatures_K``, else the production bulk
+        temperatures."""
+        return [float(T) for T in (self.validation.temperatures_K or self.production.bulk_temperatures_K)]
+
+    @property
+    def gate_phases(self) -> list[str]:
+        """The phases the validation gates run MD on: ``[validation] phases``, else the production bulk phases."""
+        return list(self.validation.phases or self.production.bulk_phases)
+
     def resolve(self, path: str) -> Path:
         """Resolve a path from the file (relative to the working directory)."""
         p = Path(path)

@@ -18,7 +18,6 @@ import math
 import os
 import re
 import socket
-import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,7 +31,6 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from interforge.data.gpumd_xyz import read_labelled_xyz, write_gpumd_xyz
 from interforge.data.hashing import split_fraction, structure_hash
 from interforge.errors import DataStoreError
-from interforge.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 

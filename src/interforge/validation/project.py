@@ -13,7 +13,7 @@ def project_phases(cfg: InterforgeConfig) -> dict:
     """Name → bulk cell of every project phase and validation phase (what the gates are measured on)."""
     from interforge.active.project import bulk_cell
 
-    names = list(dict.fromkeys([*cfg.structures.phases, *(cfg.validation.phases or cfg.production.bulk_phases)]))
+    names = list(dict.fromkeys([*cfg.structures.phases, *cfg.gate_phases]))
     return {n: bulk_cell(n, cfg) for n in names}
 
 

@@ -110,10 +110,10 @@ class Validator:
         self.nep = NEPCalculator(model_path)
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.temps = list(self.v.temperatures_K or cfg.production.bulk_temperatures_K)
+        self.temps = cfg.gate_temperatures_K
         # the density and solid gates also look above the top gate temperature (none without a margin)
         self.stability_T = self.v.stability_temperature(self.temps)
-        names = list(self.v.phases or cfg.production.bulk_phases)
+        names = cfg.gate_phases
         missing = [n for n in names if n not in phases]
         if missing:
             raise InterforgeError(f"validation phases {missing} are not among the project's bulk phases {sorted(phases)}")
@@ -126,7 +126,8 @@ class Validator:
 
         protocol = {k: getattr(self.v, k) for k in ("npt_ps", "npt_equilibration_ps", "npt_target_atoms",
                                                     "npt_equilibration_barostat_tau_fs", "solid_species",
-                                                    "n_teacher_frames_npt", "stability_npt_ps")}
+                                                    "n_teacher_frames_npt", "stability_npt_ps",
+                                                    "stability_equilibration_ps")}
         # "rows": the numbers a run's window.json holds (2: the per-frame pressures of the pressure gate)
         self.npt_key = settings_hash({**protocol, "md": cfg.md.model_dump(), "seed": self.seed, "rows": 2})[:8]
 
@@ -447,7 +448,7 @@ def run_npt_jobs(jobs: dict, executor, ledger_dir: str | os.PathLike, stage: str
     """Run ``jobs`` ((phase, T[, repeat]) → :func:`nep_npt_md` arguments) through ``executor`` when there is one
     (its ledger in ``ledger_dir``; ``spec`` joins each task's identity), else here; returns key → its result.
     A job that fails in its worker is run here."""
-    from interforge.workflow.ledger import Task
+    from interforge.workflow.ledger import Task, in_workers
 
     tasks = {key: Task(name=f"{key[0]}_{key[1]:g}K{''.join(f'_{x}' for x in key[2:])}_{stage}", fn=nep_npt_md,
                        args=args, spec={**(spec or {}), "phase": key[0], "T": key[1], "stage": stage,
@@ -457,24 +458,6 @@ def run_npt_jobs(jobs: dict, executor, ledger_dir: str | os.PathLike, stage: str
     for key, args in jobs.items():
         if key not in out:
             out[key] = nep_npt_md(*args)
-    return out
-
-
-def in_workers(executor, ledger_dir: str | os.PathLike, tasks: dict, what: str) -> dict:
-    """Run ``tasks`` (key → :class:`~interforge.workflow.ledger.Task`) through ``executor`` with its ledger in
-    ``ledger_dir``; returns key → result of those that finished there (none without an executor). A task that
-    failed in its worker gets a warning naming ``what`` and the task; the caller runs what is missing here,
-    where a worker's trouble (memory, a lost process) usually does not repeat."""
-    from interforge.workflow.ledger import Ledger, run_tasks
-
-    if executor is None or not tasks:
-        return {}
-    out = {}
-    for key, o in zip(tasks, run_tasks(executor, Ledger(ledger_dir), list(tasks.values()))):
-        if o.state == "done":
-            out[key] = o.result
-        else:
-            log.warning("%s %s failed in its worker (%s); running it here", what, tasks[key].name, o.error)
     return out
 
 
@@ -537,13 +520,12 @@ def holdout_frames(cfg: InterforgeConfig, phases: dict[str, Atoms], teacher, out
     ``executor`` the teacher runs not cached yet go to its workers (one per phase and temperature), which
     build ``cfg.teacher`` there: pass one only when ``teacher`` is that calculator. One that fails there runs
     here."""
-    temps = list(cfg.validation.temperatures_K or cfg.production.bulk_temperatures_K)
-    names = list(cfg.validation.phases or cfg.production.bulk_phases)
+    temps, names = cfg.gate_temperatures_K, cfg.gate_phases
     cases = [(phase, T, k) for k, (phase, T) in enumerate((p, T) for p in names for T in temps)]
     out_dir = Path(out_dir)
     todo = [c for c in cases if not (out_dir / "teacher_frames" / f"{c[0]}_{c[1]:g}K.xyz").is_file()]
     if len(todo) > 1:
-        from interforge.workflow.ledger import Task
+        from interforge.workflow.ledger import Task, in_workers
 
         tasks = {(p, T): Task(name=f"{p}_{T:g}K", fn=teacher_frames_job, args=(cfg, phases[p], p, T, k, str(out_dir)),
                               spec={"phase": p, "T": T, "k": k, "teacher": cfg.teacher.model_dump(mode="json")})

@@ -188,3 +188,19 @@ def run_tasks(executor: Executor, ledger: Ledger, tasks: list[Task], retry_faile
         if bar is not None:
             bar.close()
     return [outcomes[seen[t.key]] for t in tasks]
+
+
+def in_workers(executor, ledger_dir: str | os.PathLike, tasks: dict[Any, Task], what: str) -> dict:
+    """Run ``tasks`` (key → :class:`Task`) through ``executor`` with its ledger in
+    ``ledger_dir``; returns key → result of those that finished there (none without an executor). A task that
+    failed in its worker gets a warning naming ``what`` and the task; the caller runs what is missing here,
+    where a worker's trouble (memory, a lost process) usually does not repeat."""
+    if executor is None or not tasks:
+        return {}
+    out = {}
+    for key, o in zip(tasks, run_tasks(executor, Ledger(ledger_dir), list(tasks.values()))):
+        if o.state == "done":
+            out[key] = o.result
+        else:
+            log.warning("%s %s failed in its worker (%s); running it here", what, tasks[key].name, o.error)
+    return out
