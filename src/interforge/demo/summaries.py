@@ -94,6 +94,20 @@ def room_temperature(fit, n_per_A3: float, s) -> dict:
     return out if rt.resolved else {**out, "note": rt.note}
 
 
+def _skip_reason(row: dict, T: float, cfg: InterforgeConfig) -> str | None:
+    """Why a bulk run at ``T`` K stays out of the Arrhenius fit (not a solid, or a mean volume past the density
+    gate's limit from the teacher's), or None when it goes in."""
+    v = cfg.validation
+    if not row["solid"]:
+        return (f"not a solid: {v.solid_species} Lindemann index {row['lindemann']:.3f} (limit {v.lindemann_max:g}), "
+                f"volume drift {row['volume_drift']:+.1%}; left out of the Arrhenius fit")
+    if row["volume_holds"] is False:
+        return (f"mean volume {row['volume_A3_atom']:.2f} Å³/atom, {row['volume_vs_teacher']:+.1%} from the teacher's "
+                f"{row['teacher_volume_A3_atom']:.2f} at {T:g} K (the density gate's limit {v.density_max_deviation:.0%}): "
+                "transport at a density the gates did not vouch for; left out of the Arrhenius fit")
+    return None
+
+
 def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path,
                  validation: dict | None = None) -> dict:
     """Analyse every finished run; fit Arrhenius per bulk phase; summarise interfaces by region. With the model's
@@ -146,15 +160,8 @@ def analyse_runs(runs: list[dict], cfg: InterforgeConfig, out_dir: Path,
         per_run.append(row)
         if r["kind"] == "bulk":
             by_phase.setdefault(r["phase"], [])
-            if not row["solid"]:
-                row["skipped"] = (f"not a solid: {cfg.validation.solid_species} Lindemann index {row['lindemann']:.3f} "
-                                  f"(limit {cfg.validation.lindemann_max:g}), volume drift {row['volume_drift']:+.1%}; "
-                                  "left out of the Arrhenius fit")
-            elif row["volume_holds"] is False:
-                row["skipped"] = (f"mean volume {row['volume_A3_atom']:.2f} Å³/atom, {row['volume_vs_teacher']:+.1%} from "
-                                  f"the teacher's {row['teacher_volume_A3_atom']:.2f} at {r['T']:g} K (the density gate's "
-                                  f"limit {cfg.validation.density_max_deviation:.0%}): transport at a density the gates did "
-                                  "not vouch for; left out of the Arrhenius fit")
+            if (reason := _skip_reason(row, r["T"], cfg)) is not None:
+                row["skipped"] = reason
             else:
                 by_phase[r["phase"]].append(row)
         if r["kind"] == "interface" and res.cn is not None and res.interfaces is not None and len(res.interfaces.planes_A):
